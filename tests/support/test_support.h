@@ -1,0 +1,42 @@
+// Helpers shared by the tests: fixture paths, temporary folders, formula-filled tensors.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+#include <nlohmann/json_fwd.hpp>
+
+#include <filesystem>
+#include <string>
+
+namespace qimera::testing {
+
+/// tests/fixtures/<name>
+std::filesystem::path fixture(const std::string& name);
+
+/// tests/fixtures/parity.json, parsed once.
+const nlohmann::json& parity();
+
+/// A fresh empty folder under the system temp dir, removed when the object dies.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+  std::filesystem::path operator/(const std::string& name) const { return path_ / name; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+/// Writes raw bytes to a file.
+void write_bytes(const std::filesystem::path& path, const std::string& bytes);
+
+/// Float32 tensor of `shape` with x[j] = amplitude * sin(phase + step * j), row-major.
+at::Tensor sine_tensor(at::IntArrayRef shape, double phase = 0.3, double step = 0.007,
+                       double amplitude = 1.0);
+
+/// A JSON array (nested lists) as a float32 tensor.
+at::Tensor json_tensor(const nlohmann::json& nested);
+
+}  // namespace qimera::testing
