@@ -9,76 +9,20 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include <cmath>
-#include <fstream>
-#include <sstream>
 
 namespace qimera::models {
 namespace {
 
-struct KeyEntry {
-  std::string name, dtype;
-  std::vector<int64_t> shape;
-};
+using testing::fill_by_formula;
+using testing::KeyEntry;
 
-std::vector<KeyEntry> read_keys(const std::string& model) {
-  std::ifstream in(testing::fixture("pytorchcv-keys/" + model + ".txt"));
-  std::vector<KeyEntry> keys;
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.empty() || line[0] == '#') continue;
-    std::istringstream fields(line);
-    KeyEntry e;
-    std::string shape;
-    std::getline(fields, e.name, '\t');
-    std::getline(fields, e.dtype, '\t');
-    std::getline(fields, shape);
-    for (char& c : shape) {
-      if (c == '[' || c == ']' || c == ',') c = ' ';
-    }
-    std::istringstream dims(shape);
-    for (int64_t d; dims >> d;) e.shape.push_back(d);
-    keys.push_back(e);
-  }
-  return keys;
-}
+std::vector<KeyEntry> read_keys(const std::string& model) { return testing::read_pytorchcv_keys(model); }
 
 std::map<std::string, at::Tensor> named_state(const torch::nn::Module& m) {
   std::map<std::string, at::Tensor> state;
   for (const auto& p : m.named_parameters()) state[p.key()] = p.value();
   for (const auto& b : m.named_buffers()) state[b.key()] = b.value();
   return state;
-}
-
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
-// Fills every state entry by the fixture's formula, walking in PyTorch's state_dict order.
-void fill_by_formula(torch::nn::Module& model, const std::vector<KeyEntry>& keys) {
-  at::NoGradGuard no_grad;
-  auto state = named_state(model);
-  for (size_t k = 0; k < keys.size(); ++k) {
-    auto& t = state.at(keys[k].name);
-    if (!at::isFloatingType(t.scalar_type())) continue;
-    const auto j = at::arange(t.numel(), at::kDouble);
-    const auto s = at::sin(1.0 + 0.37 * static_cast<double>(k) + 12.9898 * j);
-    const auto& name = keys[k].name;
-    at::Tensor v;
-    if (ends_with(name, "running_var")) {
-      v = 1 + 0.25 * (s + 1);
-    } else if (ends_with(name, "running_mean")) {
-      v = 0.1 * s;
-    } else if (t.dim() == 1 && ends_with(name, ".weight")) {
-      v = 1 + 0.1 * s;
-    } else if (ends_with(name, ".bias")) {
-      v = 0.1 * s;
-    } else {
-      const double fan_in = static_cast<double>(t.numel() / t.size(0));
-      v = std::sqrt(3.0 / fan_in) * s;
-    }
-    t.copy_(v.to(at::kFloat).reshape(t.sizes()));
-  }
 }
 
 class ZooParity : public ::testing::TestWithParam<std::string> {};

@@ -4,9 +4,13 @@
 
 #include <ATen/ATen.h>
 #include <nlohmann/json.hpp>
+#include <torch/nn/module.h>
 
+#include <cmath>
 #include <fstream>
+#include <map>
 #include <random>
+#include <sstream>
 
 namespace qimera::testing {
 namespace fs = std::filesystem;
@@ -58,6 +62,62 @@ at::Tensor json_tensor(const nlohmann::json& nested) {
   };
   walk(nested);
   return at::tensor(flat, at::kFloat).reshape(shape);
+}
+
+std::vector<KeyEntry> read_pytorchcv_keys(const std::string& model) {
+  std::ifstream in(fixture("pytorchcv-keys/" + model + ".txt"));
+  std::vector<KeyEntry> keys;
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty() || line[0] == '#') continue;
+    std::istringstream fields(line);
+    KeyEntry e;
+    std::string shape;
+    std::getline(fields, e.name, '\t');
+    std::getline(fields, e.dtype, '\t');
+    std::getline(fields, shape);
+    for (char& c : shape) {
+      if (c == '[' || c == ']' || c == ',') c = ' ';
+    }
+    std::istringstream dims(shape);
+    for (int64_t d; dims >> d;) e.shape.push_back(d);
+    keys.push_back(e);
+  }
+  return keys;
+}
+
+namespace {
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+}  // namespace
+
+void fill_by_formula(torch::nn::Module& module, const std::vector<KeyEntry>& keys) {
+  at::NoGradGuard no_grad;
+  std::map<std::string, at::Tensor> state;
+  for (const auto& p : module.named_parameters()) state[p.key()] = p.value();
+  for (const auto& b : module.named_buffers()) state[b.key()] = b.value();
+  for (size_t k = 0; k < keys.size(); ++k) {
+    auto& t = state.at(keys[k].name);
+    if (!at::isFloatingType(t.scalar_type())) continue;
+    const auto j = at::arange(t.numel(), at::kDouble);
+    const auto s = at::sin(1.0 + 0.37 * static_cast<double>(k) + 12.9898 * j);
+    const auto& name = keys[k].name;
+    at::Tensor v;
+    if (ends_with(name, "running_var")) {
+      v = 1 + 0.25 * (s + 1);
+    } else if (ends_with(name, "running_mean")) {
+      v = 0.1 * s;
+    } else if (t.dim() == 1 && ends_with(name, ".weight")) {
+      v = 1 + 0.1 * s;
+    } else if (ends_with(name, ".bias")) {
+      v = 0.1 * s;
+    } else {
+      const double fan_in = static_cast<double>(t.numel() / t.size(0));
+      v = std::sqrt(3.0 / fan_in) * s;
+    }
+    t.copy_(v.to(at::kFloat).reshape(t.sizes()));
+  }
 }
 
 }  // namespace qimera::testing

@@ -6,6 +6,11 @@
 
 #include <filesystem>
 #include <string>
+#include <vector>
+
+namespace torch::nn {
+class Module;
+}
 
 namespace qimera::testing {
 
@@ -38,5 +43,16 @@ at::Tensor sine_tensor(at::IntArrayRef shape, double phase = 0.3, double step = 
 
 /// A JSON array (nested lists) as a float32 tensor.
 at::Tensor json_tensor(const nlohmann::json& nested);
+
+/// One line of tests/fixtures/pytorchcv-keys/NAME.txt: state-dict key, dtype, shape.
+struct KeyEntry {
+  std::string name, dtype;
+  std::vector<int64_t> shape;
+};
+std::vector<KeyEntry> read_pytorchcv_keys(const std::string& model);
+
+/// Fills every floating-point parameter and buffer of `module` by the parity fixture's formula
+/// (tests/fixtures/README.md), walking the entries in pytorchcv's state_dict order `keys`.
+void fill_by_formula(torch::nn::Module& module, const std::vector<KeyEntry>& keys);
 
 }  // namespace qimera::testing
