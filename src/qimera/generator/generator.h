@@ -1,0 +1,116 @@
+// The generator of GDFQ / Qimera (method.md sections 2 to 4): class embeddings plus noise, an
+// embedding normalizer, optional disentanglement mapping (DM), superposed embeddings (SE), and an
+// ACGAN-like convolutional body, with categorical conditional batch norm for ImageNet-size images.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+#include <torch/nn/module.h>
+#include <torch/nn/modules/batchnorm.h>
+#include <torch/nn/modules/container/sequential.h>
+#include <torch/nn/modules/conv.h>
+#include <torch/nn/modules/embedding.h>
+#include <torch/nn/modules/linear.h>
+#include <torch/nn/pimpl.h>
+
+#include <cstdint>
+#include <nlohmann/json_fwd.hpp>
+#include <string>
+#include <string_view>
+
+#include "qimera/generator/conditional_batch_norm.h"
+#include "qimera/generator/latents.h"
+
+namespace qimera::generator {
+
+/// How the class embedding table E (C x D) starts. Extracted = EEI: the teacher's last FC weight,
+/// installed by GeneratorImpl::init_embeddings_from. Random = N(0, 1), as torch.nn.Embedding.
+enum class EmbeddingInit { Random, Extracted };
+
+/// "random" / "extracted".
+std::string_view to_string(EmbeddingInit init);
+/// Parses "random" or "extracted"; anything else is an Error that lists both.
+EmbeddingInit parse_embedding_init(std::string_view text);
+
+/// Example: GeneratorOptions o(100, 32, 3, 64); o.embedding_init = EmbeddingInit::Extracted;
+struct GeneratorOptions {
+  GeneratorOptions(int64_t num_classes, int64_t image_size, int64_t channels, int64_t embedding_dim)
+      : num_classes(num_classes),
+        image_size(image_size),
+        channels(channels),
+        embedding_dim(embedding_dim) {}
+
+  int64_t num_classes;       // C
+  int64_t image_size;        // S, divisible by 4 (the body upsamples S/4 twice)
+  int64_t channels;          // image channels
+  int64_t embedding_dim;     // D: the teacher's penultimate feature width for EEI
+  bool disentangle = false;  // DM: Linear(D -> disentangle_dim) after the normalizer
+  // d: the reference uses 100 for every network; the paper says 64 for CIFAR.
+  int64_t disentangle_dim = 100;
+  bool conditional_bn = false;  // categorical conditional BN body (ImageNet-size networks)
+  EmbeddingInit embedding_init = EmbeddingInit::Random;
+  // Frozen embeddings get requires_grad = false. (The reference ignores its freeze flag without
+  // EEI; here it also freezes random embeddings.)
+  bool freeze_embeddings = false;
+
+  /// Width of the body's input: d with DM, D without.
+  int64_t input_width() const { return disentangle ? disentangle_dim : embedding_dim; }
+  /// Side of the body's first feature map, S / 4.
+  int64_t init_size() const { return image_size / 4; }
+
+  /// Throws qimera::Error with an actionable message.
+  void validate() const;
+  nlohmann::json to_json() const;
+  /// The four sizes are required; other keys default; unknown keys are an error. Validates.
+  static GeneratorOptions from_json(const nlohmann::json& json);
+};
+
+/// The embedding normalizer (a batch norm without affine and without running statistics, eps 1e-5,
+/// as the reference applies it): for x [B, D] each row is standardized over its own D entries; for
+/// x [B, K, D] each k-slice is standardized over all its B x D entries together. Biased variance.
+/// Example: auto g = normalize_embeddings(E.index_select(0, y) + z);
+at::Tensor normalize_embeddings(const at::Tensor& x, double eps = 1e-5);
+
+/// The generator. Always used in training mode (batch statistics in every batch norm), as the
+/// reference. Parameter and buffer names equal the reference's state dict (label_emb, fc_reducer,
+/// l1.0, conv_blocks0.0 / conv_blocks1.* / conv_blocks2.* for the plain body, conv_blocks0_0 ...
+/// conv_blocks2_5 for the conditional one), so checkpoints can be exchanged with it.
+/// Example: Generator g(GeneratorOptions(10, 32, 3, 64));
+///          auto images = g->forward(sample_latents(64, 10, 64, se, torch::kCPU));
+class GeneratorImpl : public torch::nn::Module {
+ public:
+  explicit GeneratorImpl(GeneratorOptions options);
+
+  /// Images [B, channels, S, S] for a batch drawn by sample_latents (or built by hand).
+  at::Tensor forward(const LatentBatch& batch);
+
+  /// The body's input [B, input_width()]: sum_k lambda_k M(normalize(E[y_k] + z_k)), or
+  /// M(normalize(E[y] + z)) for an ordinary batch (M = DM, or the identity without DM).
+  at::Tensor embed(const LatentBatch& batch);
+
+  /// EEI: copies the teacher's last FC weight [C, D] into E (converted to E's dtype and device).
+  /// Requires options().embedding_init == Extracted, so the recorded configuration stays true.
+  void init_embeddings_from(const at::Tensor& fc_weight);
+
+  const GeneratorOptions& options() const { return options_; }
+
+  /// The class embedding table E [C, D].
+  const at::Tensor& embeddings() const { return label_emb_->weight; }
+
+ private:
+  void check_batch(const LatentBatch& batch) const;
+  at::Tensor body_norm(int index, const at::Tensor& x, const LatentBatch& batch);
+
+  GeneratorOptions options_;
+  torch::nn::Embedding label_emb_{nullptr};
+  torch::nn::Linear fc_reducer_{nullptr};  // DM; null without it
+  torch::nn::Linear l1_{nullptr};
+  torch::nn::Conv2d conv1_{nullptr}, conv2_{nullptr}, conv3_{nullptr};
+  // The three normalizations before the last one: plain BN, or conditional BN (one of each is
+  // null).
+  torch::nn::BatchNorm2d bn_[3] = {nullptr, nullptr, nullptr};
+  CategoricalConditionalBatchNorm2d cbn_[3] = {nullptr, nullptr, nullptr};
+  torch::nn::BatchNorm2d bn_out_{nullptr};  // BN(channels, affine = false)
+};
+TORCH_MODULE(Generator);
+
+}  // namespace qimera::generator
