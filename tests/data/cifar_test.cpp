@@ -1,5 +1,6 @@
-#include "qimera/core/error.h"
 #include "qimera/data/cifar.h"
+
+#include "qimera/core/error.h"
 #include "support/test_support.h"
 
 #include <ATen/ATen.h>
@@ -12,11 +13,11 @@
 namespace qimera::data {
 namespace {
 namespace fs = std::filesystem;
+using qimera::testing::TempDir;
+using qimera::testing::write_bytes;
 using ::testing::AllOf;
 using ::testing::HasSubstr;
 using ::testing::ThrowsMessage;
-using qimera::testing::TempDir;
-using qimera::testing::write_bytes;
 
 /// The 3072 image bytes of record `id`: a pattern unique to the record.
 std::string image_bytes(int id) {
@@ -25,7 +26,9 @@ std::string image_bytes(int id) {
   return bytes;
 }
 
-std::string cifar10_record(int label, int id) { return std::string(1, char(label)) + image_bytes(id); }
+std::string cifar10_record(int label, int id) {
+  return std::string(1, char(label)) + image_bytes(id);
+}
 
 std::string cifar100_record(int coarse, int fine, int id) {
   return std::string{char(coarse), char(fine)} + image_bytes(id);
@@ -35,7 +38,8 @@ std::string cifar100_record(int coarse, int fine, int id) {
 void expect_image(const at::Tensor& image, int id) {
   ASSERT_EQ(image.sizes(), (std::vector<int64_t>{3, 32, 32}));
   const std::string bytes = image_bytes(id);
-  const std::vector<std::array<int, 3>> probes{{0, 0, 0}, {0, 0, 31}, {1, 5, 7}, {2, 31, 31}, {2, 17, 3}};
+  const std::vector<std::array<int, 3>> probes{
+      {0, 0, 0}, {0, 0, 31}, {1, 5, 7}, {2, 31, 31}, {2, 17, 3}};
   for (const auto& [c, y, x] : probes) {
     EXPECT_EQ(image[c][y][x].item<int64_t>(), static_cast<uint8_t>(bytes[c * 1024 + y * 32 + x]))
         << "record " << id << " c" << c << " y" << y << " x" << x;
@@ -144,8 +148,8 @@ TEST(Cifar100, ErrorsNameTheFile) {
   TempDir dir;
   write_bytes(dir / "train.bin", cifar100_record(1, 2, 1) + cifar100_record(3, 100, 2));
   EXPECT_THAT([&] { open_cifar100(dir / "train.bin", "train"); },
-              ThrowsMessage<Error>(AllOf(HasSubstr("train.bin"), HasSubstr("record 1"),
-                                         HasSubstr("label 100"))));
+              ThrowsMessage<Error>(
+                  AllOf(HasSubstr("train.bin"), HasSubstr("record 1"), HasSubstr("label 100"))));
   // A CIFAR-10 file is not a whole number of CIFAR-100 records.
   write_bytes(dir / "c10.bin", cifar10_record(1, 1) + cifar10_record(1, 2));
   EXPECT_THAT([&] { open_cifar100(dir / "c10.bin", "train"); },

@@ -1,5 +1,6 @@
-#include "qimera/core/error.h"
 #include "qimera/data/dataset_spec.h"
+
+#include "qimera/core/error.h"
 #include "qimera/data/idx.h"
 #include "support/test_support.h"
 
@@ -12,11 +13,11 @@
 namespace qimera::data {
 namespace {
 namespace fs = std::filesystem;
+using qimera::testing::TempDir;
+using qimera::testing::write_bytes;
 using ::testing::AllOf;
 using ::testing::HasSubstr;
 using ::testing::ThrowsMessage;
-using qimera::testing::TempDir;
-using qimera::testing::write_bytes;
 
 void expect_spec(const std::string& text, const std::string& kind, const std::string& path,
                  const std::string& split) {
@@ -34,17 +35,20 @@ TEST(DatasetSpec, AcceptedForms) {
   expect_spec("fashion-mnist:test", "fashion-mnist", "", "test");
   expect_spec("mnist:train", "mnist", "", "train");
   expect_spec("mnist", "mnist", "", "test");
-  expect_spec("cifar10:/data/cifar-10-batches-bin:test", "cifar10", "/data/cifar-10-batches-bin", "test");
-  expect_spec("cifar10:/data/cifar-10-batches-bin", "cifar10", "/data/cifar-10-batches-bin", "test");
-  expect_spec("cifar100:/data/cifar-100-binary:train", "cifar100", "/data/cifar-100-binary", "train");
+  expect_spec("cifar10:/data/cifar-10-batches-bin:test", "cifar10", "/data/cifar-10-batches-bin",
+              "test");
+  expect_spec("cifar10:/data/cifar-10-batches-bin", "cifar10", "/data/cifar-10-batches-bin",
+              "test");
+  expect_spec("cifar100:/data/cifar-100-binary:train", "cifar100", "/data/cifar-100-binary",
+              "train");
   expect_spec("folder:/data/imagenet/val", "folder", "/data/imagenet/val", "");
   expect_spec("idx:/p/images-idx3-ubyte,/p/labels-idx1-ubyte", "idx",
               "/p/images-idx3-ubyte,/p/labels-idx1-ubyte", "");
 }
 
 TEST(DatasetSpec, ErrorsExplainTheForms) {
-  for (const char* bad : {"svhn:/x", "cifar10", "cifar10:", "mnist:val", "idx:/only-images", "folder:",
-                          "idx:,labels", ""}) {
+  for (const char* bad : {"svhn:/x", "cifar10", "cifar10:", "mnist:val", "idx:/only-images",
+                          "folder:", "idx:,labels", ""}) {
     EXPECT_THAT([&] { parse_dataset_spec(bad); },
                 ThrowsMessage<Error>(AllOf(HasSubstr("accepted forms"), HasSubstr("cifar10:PATH"))))
         << bad;
@@ -60,7 +64,8 @@ TEST(DatasetSpec, OpensEachKind) {
   TempDir dir;
   write_bytes(dir / "img", be32(0x803) + be32(2) + be32(1) + be32(1) + "\x05\x06");
   write_bytes(dir / "lab", be32(0x801) + be32(2) + std::string("\x00\x01", 2));
-  const auto idx = open_dataset(parse_dataset_spec("idx:" + (dir / "img").string() + "," + (dir / "lab").string()), "");
+  const auto idx = open_dataset(
+      parse_dataset_spec("idx:" + (dir / "img").string() + "," + (dir / "lab").string()), "");
   EXPECT_EQ(idx->size(), 2);
   EXPECT_EQ(idx->get(1).image.item<int64_t>(), 6);
 

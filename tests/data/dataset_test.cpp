@@ -1,5 +1,6 @@
-#include "qimera/core/error.h"
 #include "qimera/data/dataset.h"
+
+#include "qimera/core/error.h"
 
 #include <ATen/ATen.h>
 #include <gmock/gmock.h>
@@ -38,14 +39,20 @@ TEST(TensorDataset, ValidatesInputs) {
               ThrowsMessage<Error>(HasSubstr("label -1 of example 1")));
   EXPECT_THAT([&] { TensorDataset(images.to(at::kFloat), labels, 3, "float"); },
               ThrowsMessage<Error>(HasSubstr("uint8")));
-  EXPECT_THAT([&] { TensorDataset(images.view({3, 4}), labels, 3, "2d"); },
-              ThrowsMessage<Error>(HasSubstr("[N,C,H,W]")));
+  EXPECT_THAT(
+      [&] {
+        TensorDataset(images.view({3, 4}), labels, 3, "2d");
+      },
+      ThrowsMessage<Error>(HasSubstr("[N,C,H,W]")));
   EXPECT_THAT([&] { TensorDataset(images, labels.narrow(0, 0, 2), 3, "short"); },
               ThrowsMessage<Error>(HasSubstr("3 images but 2 labels")));
   EXPECT_THAT([&] { TensorDataset(images, labels.to(at::kInt), 3, "int32"); },
               ThrowsMessage<Error>(HasSubstr("int64")));
-  EXPECT_THAT([&] { TensorDataset(images, labels, 3, "names", {"a", "b"}); },
-              ThrowsMessage<Error>(HasSubstr("2 class names for 3 classes")));
+  EXPECT_THAT(
+      [&] {
+        TensorDataset(images, labels, 3, "names", {"a", "b"});
+      },
+      ThrowsMessage<Error>(HasSubstr("2 class names for 3 classes")));
 }
 
 TEST(TensorDataset, GatherMatchesGet) {

@@ -1,6 +1,7 @@
+#include "qimera/data/idx.h"
+
 #include "qimera/core/atomic_file.h"
 #include "qimera/core/error.h"
-#include "qimera/data/idx.h"
 #include "support/test_support.h"
 
 #include <ATen/ATen.h>
@@ -9,11 +10,11 @@
 
 namespace qimera::data {
 namespace {
+using qimera::testing::TempDir;
+using qimera::testing::write_bytes;
 using ::testing::AllOf;
 using ::testing::HasSubstr;
 using ::testing::ThrowsMessage;
-using qimera::testing::TempDir;
-using qimera::testing::write_bytes;
 
 std::string be32(uint32_t v) {
   return {static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8),
@@ -44,8 +45,7 @@ TEST(Idx, ReadsImagesWithBigEndianDimensions) {
   const std::string bytes = pattern(2 * 3 * 260);
   EXPECT_EQ(images[0][0][0][1].item<int64_t>(), static_cast<uint8_t>(bytes[1]));
   EXPECT_EQ(images[1][0][2][259].item<int64_t>(), static_cast<uint8_t>(bytes[2 * 3 * 260 - 1]));
-  EXPECT_EQ(images[1][0][1][7].item<int64_t>(),
-            static_cast<uint8_t>(bytes[3 * 260 + 1 * 260 + 7]));
+  EXPECT_EQ(images[1][0][1][7].item<int64_t>(), static_cast<uint8_t>(bytes[3 * 260 + 1 * 260 + 7]));
 }
 
 TEST(Idx, ReadsLabels) {
@@ -124,8 +124,8 @@ TEST(Idx, LabelOutOfRangeNamesFileAndRecord) {
   write_bytes(dir / "img", images_file(3, 2, 2));
   write_bytes(dir / "bad-labels", labels_file(std::string("\x01\x0c\x02", 3)));
   EXPECT_THAT([&] { open_idx(dir / "img", dir / "bad-labels", 10); },
-              ThrowsMessage<Error>(AllOf(HasSubstr("bad-labels"), HasSubstr("label 12"),
-                                         HasSubstr("record 1"))));
+              ThrowsMessage<Error>(
+                  AllOf(HasSubstr("bad-labels"), HasSubstr("label 12"), HasSubstr("record 1"))));
 }
 
 }  // namespace

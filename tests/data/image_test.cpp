@@ -11,11 +11,11 @@
 namespace qimera::data {
 namespace {
 namespace fs = std::filesystem;
+using qimera::testing::TempDir;
+using qimera::testing::write_bytes;
 using ::testing::AllOf;
 using ::testing::HasSubstr;
 using ::testing::ThrowsMessage;
-using qimera::testing::TempDir;
-using qimera::testing::write_bytes;
 
 // A minimal PNG writer (stored, uncompressed deflate blocks), independent of libpng, so that the
 // decoder is checked against the format rather than against its own library.
@@ -96,14 +96,17 @@ at::Tensor rgb(int64_t h, int64_t w, std::vector<int> values) {
 
 TEST(DecodePng, Rgb8) {
   REQUIRE_PNG();
-  const auto png = make_png(2, 2, 8, {bytes({255, 0, 0, 0, 255, 0}), bytes({0, 0, 255, 10, 20, 30})});
-  EXPECT_TRUE(decode_image(png, "t.png").equal(rgb(2, 2, {255, 0, 0, 0, 255, 0, 0, 0, 255, 10, 20, 30})));
+  const auto png =
+      make_png(2, 2, 8, {bytes({255, 0, 0, 0, 255, 0}), bytes({0, 0, 255, 10, 20, 30})});
+  EXPECT_TRUE(
+      decode_image(png, "t.png").equal(rgb(2, 2, {255, 0, 0, 0, 255, 0, 0, 0, 255, 10, 20, 30})));
 }
 
 TEST(DecodePng, GreyIsReplicatedAlphaDropped) {
   REQUIRE_PNG();
   const auto grey = make_png(3, 0, 8, {bytes({0, 128, 255})});
-  EXPECT_TRUE(decode_image(grey, "g.png").equal(rgb(1, 3, {0, 0, 0, 128, 128, 128, 255, 255, 255})));
+  EXPECT_TRUE(
+      decode_image(grey, "g.png").equal(rgb(1, 3, {0, 0, 0, 128, 128, 128, 255, 255, 255})));
   const auto rgba = make_png(2, 6, 8, {bytes({1, 2, 3, 0, 4, 5, 6, 255})});
   EXPECT_TRUE(decode_image(rgba, "a.png").equal(rgb(1, 2, {1, 2, 3, 4, 5, 6})));
   const auto grey_alpha = make_png(2, 4, 8, {bytes({9, 0, 200, 17})});
@@ -114,13 +117,17 @@ TEST(DecodePng, LowAndHighBitDepthsAndPalettes) {
   REQUIRE_PNG();
   // 1-bit grey: 0b10100000 -> white, black, white (scaled to 0..255).
   const auto one_bit = make_png(3, 0, 1, {bytes({0xA0})});
-  EXPECT_TRUE(decode_image(one_bit, "1.png").equal(rgb(1, 3, {255, 255, 255, 0, 0, 0, 255, 255, 255})));
+  EXPECT_TRUE(
+      decode_image(one_bit, "1.png").equal(rgb(1, 3, {255, 255, 255, 0, 0, 0, 255, 255, 255})));
   // 16-bit grey keeps the high byte.
   const auto sixteen = make_png(2, 0, 16, {bytes({0x12, 0x34, 0xAB, 0xCD})});
-  EXPECT_TRUE(decode_image(sixteen, "16.png").equal(rgb(1, 2, {0x12, 0x12, 0x12, 0xAB, 0xAB, 0xAB})));
+  EXPECT_TRUE(
+      decode_image(sixteen, "16.png").equal(rgb(1, 2, {0x12, 0x12, 0x12, 0xAB, 0xAB, 0xAB})));
   // 2-bit palette indices 2, 0, 1.
-  const auto palette = make_png(3, 3, 2, {bytes({0b10000100})}, bytes({10, 20, 30, 40, 50, 60, 70, 80, 90}));
-  EXPECT_TRUE(decode_image(palette, "p.png").equal(rgb(1, 3, {70, 80, 90, 10, 20, 30, 40, 50, 60})));
+  const auto palette =
+      make_png(3, 3, 2, {bytes({0b10000100})}, bytes({10, 20, 30, 40, 50, 60, 70, 80, 90}));
+  EXPECT_TRUE(
+      decode_image(palette, "p.png").equal(rgb(1, 3, {70, 80, 90, 10, 20, 30, 40, 50, 60})));
 }
 
 TEST(DecodePng, CorruptFilesNameTheSource) {
@@ -165,9 +172,8 @@ int64_t max_difference(const at::Tensor& a, const at::Tensor& b) {
 TEST(DecodeJpeg, RgbChannelsAndLayout) {
   REQUIRE_JPEG();
   // Two block rows, three block columns: a wrong row/column or channel order changes colours.
-  const auto image = blocks({{255, 0, 0}, {0, 255, 0}, {0, 0, 255}, {255, 255, 255}, {0, 0, 0},
-                             {200, 100, 50}},
-                            2, 3);
+  const auto image = blocks(
+      {{255, 0, 0}, {0, 255, 0}, {0, 0, 255}, {255, 255, 255}, {0, 0, 0}, {200, 100, 50}}, 2, 3);
   const auto decoded = decode_image(encode_jpeg(image, 100), "rgb.jpg");
   ASSERT_EQ(decoded.sizes(), (std::vector<int64_t>{3, 16, 24}));
   EXPECT_LE(max_difference(decoded, image), 4);
@@ -205,7 +211,7 @@ TEST(ImageFolder, ClassesAndFilesInTorchvisionOrder) {
   const fs::path root = dir / "train";
   write_bytes(root / "b_cls/one.png", tagged_png(20));
   write_bytes(root / "a_cls/y.png", tagged_png(11));
-  write_bytes(root / "a_cls/B.PNG", tagged_png(10));  // upper case sorts first, as in Python
+  write_bytes(root / "a_cls/B.PNG", tagged_png(10));      // upper case sorts first, as in Python
   write_bytes(root / "a_cls/sub/a.png", tagged_png(12));  // sub-folders after the folder's files
   write_bytes(root / "a_cls/notes.txt", "not an image");
   write_bytes(root / "c_cls/disguised.jpg", tagged_png(30));  // recognised by content

@@ -1,6 +1,7 @@
+#include "qimera/data/loader.h"
+
 #include "qimera/core/error.h"
 #include "qimera/data/augment.h"
-#include "qimera/data/loader.h"
 #include "qimera/data/random.h"
 
 #include <ATen/ATen.h>
@@ -58,7 +59,8 @@ LoaderOptions options(int64_t batch_size, bool shuffle, int workers = 2) {
 
 /// The dataset indices a batch holds, read back from the "none" normalization (x / 255).
 std::vector<int64_t> indices_of(const Batch& batch) {
-  const auto index = (batch.images.select(1, 0).select(1, 0).select(1, 0) * 255).round().to(at::kLong);
+  const auto index =
+      (batch.images.select(1, 0).select(1, 0).select(1, 0) * 255).round().to(at::kLong);
   return {index.data_ptr<int64_t>(), index.data_ptr<int64_t>() + index.numel()};
 }
 
@@ -166,8 +168,9 @@ void expect_same(const std::vector<at::Tensor>& a, const std::vector<at::Tensor>
 /// 40 RGB 6x6 images of random content.
 std::shared_ptr<TensorDataset> textured() {
   at::manual_seed(3);
-  return std::make_shared<TensorDataset>(at::randint(0, 256, {40, 3, 6, 6}, at::kLong).to(at::kByte),
-                                         at::randint(0, 10, {40}, at::kLong), 10, "textured");
+  return std::make_shared<TensorDataset>(
+      at::randint(0, 256, {40, 3, 6, 6}, at::kLong).to(at::kByte),
+      at::randint(0, 10, {40}, at::kLong), 10, "textured");
 }
 
 TEST(BatchLoader, SameBatchesRegardlessOfWorkersAndPath) {
@@ -225,7 +228,8 @@ class RaggedDataset : public Dataset {
 };
 
 TEST(BatchLoader, ImagesOfDifferentSizesNeedGeometry) {
-  BatchLoader plain(std::make_shared<RaggedDataset>(), preprocess_preset("none"), options(3, false));
+  BatchLoader plain(std::make_shared<RaggedDataset>(), preprocess_preset("none"),
+                    options(3, false));
   EXPECT_THAT([&] { plain.next(); }, ThrowsMessage<Error>(HasSubstr("resize and center_crop")));
   auto p = preprocess_preset("none");
   p.resize = 4;
@@ -242,7 +246,8 @@ TEST(BatchLoader, WorkerErrorsReachTheConsumerInOrder) {
     BatchLoader loader(std::make_shared<PerSample>(numbered(100), 37), preprocess_preset("none"),
                        options(10, false, workers));
     for (int i = 0; i < 3; ++i) ASSERT_TRUE(loader.next().has_value()) << workers;
-    EXPECT_THAT([&] { loader.next(); }, ThrowsMessage<Error>(HasSubstr("broken example 37 in test.bin")));
+    EXPECT_THAT([&] { loader.next(); },
+                ThrowsMessage<Error>(HasSubstr("broken example 37 in test.bin")));
     EXPECT_THAT([&] { loader.next(); }, ThrowsMessage<Error>(HasSubstr("broken example 37")));
     loader.start_epoch(1);  // a new epoch starts afresh
     EXPECT_TRUE(loader.next().has_value());
@@ -307,15 +312,17 @@ TEST(Augment, RandomCropAndFlipAreDeterministic) {
     ASSERT_TRUE(is_padded_window(image, out, 2, &flipped)) << position;
     flips += flipped;
     unchanged += out.equal(image);
-    distinct.insert(std::vector<uint8_t>(out.data_ptr<uint8_t>(), out.data_ptr<uint8_t>() + out.numel()));
+    distinct.insert(
+        std::vector<uint8_t>(out.data_ptr<uint8_t>(), out.data_ptr<uint8_t>() + out.numel()));
   }
   EXPECT_GT(flips, 70);
   EXPECT_LT(flips, 130);
   EXPECT_LT(unchanged, 30);
   EXPECT_GT(distinct.size(), 40u);  // 25 windows x 2 flips = 50 possibilities
-  EXPECT_FALSE(augment_image(image, augment, 5, 2, 0).equal(augment_image(image, augment, 5, 1, 0)) &&
-               augment_image(image, augment, 5, 3, 0).equal(augment_image(image, augment, 5, 1, 0)) &&
-               augment_image(image, augment, 6, 1, 0).equal(augment_image(image, augment, 5, 1, 0)));
+  EXPECT_FALSE(
+      augment_image(image, augment, 5, 2, 0).equal(augment_image(image, augment, 5, 1, 0)) &&
+      augment_image(image, augment, 5, 3, 0).equal(augment_image(image, augment, 5, 1, 0)) &&
+      augment_image(image, augment, 6, 1, 0).equal(augment_image(image, augment, 5, 1, 0)));
   EXPECT_TRUE(augment_image(image, Augment{}, 5, 1, 0).equal(image));
 }
 

