@@ -2,6 +2,8 @@
 // what is wrong and, where it can, how to fix it. Only main() catches them.
 #pragma once
 
+#include "qimera/core/fmt_torch.h"
+
 #include <fmt/format.h>
 
 #include <stdexcept>

@@ -11,28 +11,6 @@
 namespace qimera::quant {
 namespace {
 
-struct Quantizable {
-  std::string name;
-  std::shared_ptr<QuantConv2dImpl> conv;
-  std::shared_ptr<QuantLinearImpl> linear;
-  std::shared_ptr<QuantActImpl> act;
-  WeightQuantizer* weight_quantizer() const {
-    return conv ? &conv->quantizer : linear ? &linear->quantizer : nullptr;
-  }
-  std::string kind() const { return conv ? "conv" : linear ? "linear" : "act"; }
-};
-
-std::vector<Quantizable> quantizable_layers(const torch::nn::Module& model) {
-  std::vector<Quantizable> layers;
-  for (const auto& item : model.named_modules()) {
-    Quantizable q{item.key(), std::dynamic_pointer_cast<QuantConv2dImpl>(item.value()),
-                  std::dynamic_pointer_cast<QuantLinearImpl>(item.value()),
-                  std::dynamic_pointer_cast<QuantActImpl>(item.value())};
-    if (q.conv || q.linear || q.act) layers.push_back(std::move(q));
-  }
-  return layers;
-}
-
 int parse_bits(const std::string& text, const std::string& whole) {
   try {
     size_t used = 0;
@@ -56,6 +34,27 @@ c10::Device device_of(const torch::nn::Module& model) {
 }
 
 }  // namespace
+
+WeightQuantizer* QuantizableLayer::weight_quantizer() const {
+  return conv ? &conv->quantizer : linear ? &linear->quantizer : nullptr;
+}
+
+at::Tensor QuantizableLayer::weight() const {
+  return conv ? conv->weight : linear ? linear->weight : at::Tensor();
+}
+
+std::string QuantizableLayer::kind() const { return conv ? "conv" : linear ? "linear" : "act"; }
+
+std::vector<QuantizableLayer> quantizable_layers(const torch::nn::Module& model) {
+  std::vector<QuantizableLayer> layers;
+  for (const auto& item : model.named_modules()) {
+    QuantizableLayer q{item.key(), std::dynamic_pointer_cast<QuantConv2dImpl>(item.value()),
+                       std::dynamic_pointer_cast<QuantLinearImpl>(item.value()),
+                       std::dynamic_pointer_cast<QuantActImpl>(item.value())};
+    if (q.conv || q.linear || q.act) layers.push_back(std::move(q));
+  }
+  return layers;
+}
 
 LayerOverride parse_layer_override(const std::string& text) {
   const auto eq = text.rfind('=');

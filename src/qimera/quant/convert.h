@@ -5,6 +5,7 @@
 #pragma once
 
 #include "qimera/quant/fake_quantize.h"
+#include "qimera/quant/layers.h"
 #include "qimera/quant/observer.h"
 
 #include <nlohmann/json_fwd.hpp>
@@ -39,6 +40,22 @@ struct QuantConfig {
   nlohmann::json to_json() const;
   static QuantConfig from_json(const nlohmann::json& j);
 };
+
+/// A quantizable layer of a model, found by name: exactly one of the pointers is set.
+struct QuantizableLayer {
+  std::string name;
+  std::shared_ptr<QuantConv2dImpl> conv;
+  std::shared_ptr<QuantLinearImpl> linear;
+  std::shared_ptr<QuantActImpl> act;
+  /// The weight quantizer of a conv / linear layer, else nullptr.
+  WeightQuantizer* weight_quantizer() const;
+  /// The weight parameter of a conv / linear layer.
+  at::Tensor weight() const;
+  std::string kind() const;  // "conv", "linear", "act"
+};
+
+/// Every quantizable layer in module order.
+std::vector<QuantizableLayer> quantizable_layers(const torch::nn::Module& model);
 
 /// What the pass did to one layer.
 struct LayerQuantization {
