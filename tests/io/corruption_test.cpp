@@ -1,5 +1,11 @@
 // Damaged checkpoints: every read of a truncated or bit-flipped fixture either succeeds or throws
 // qimera::Error, never another exception type, never a crash.
+#include "qimera/core/atomic_file.h"
+#include "qimera/core/error.h"
+#include "qimera/io/state_dict.h"
+#include "qimera/io/unpickler.h"
+#include "support/test_support.h"
+
 #include <ATen/ATen.h>
 #include <caffe2/serialize/inline_container.h>
 #include <gmock/gmock.h>
@@ -7,12 +13,7 @@
 
 #include <map>
 #include <random>
-
-#include "qimera/core/atomic_file.h"
-#include "qimera/core/error.h"
-#include "qimera/io/state_dict.h"
-#include "qimera/io/unpickler.h"
-#include "support/test_support.h"
+#include <typeinfo>
 
 namespace qimera::io {
 namespace {

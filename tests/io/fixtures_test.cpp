@@ -1,5 +1,11 @@
 // The resnet20 fixtures written by PyTorch itself (torch.save and safetensors): the readers must
 // agree with each other, with PyTorch's key order and with the formula that filled the weights.
+#include "qimera/core/error.h"
+#include "qimera/io/safetensors.h"
+#include "qimera/io/state_dict.h"
+#include "qimera/io/torch_zip.h"
+#include "support/test_support.h"
+
 #include <ATen/ATen.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -7,12 +13,6 @@
 #include <cmath>
 #include <fstream>
 #include <sstream>
-
-#include "qimera/core/error.h"
-#include "qimera/io/safetensors.h"
-#include "qimera/io/state_dict.h"
-#include "qimera/io/torch_zip.h"
-#include "support/test_support.h"
 
 namespace qimera::io {
 namespace {

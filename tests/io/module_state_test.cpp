@@ -1,12 +1,12 @@
 // state_dict_of and load_state_dict on a small module tree with parameters and buffers at several
 // levels, registered in an order that tells PyTorch's order apart from LibTorch's.
+#include "qimera/core/error.h"
+#include "qimera/io/state_dict.h"
+
 #include <ATen/ATen.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <torch/nn.h>
-
-#include "qimera/core/error.h"
-#include "qimera/io/state_dict.h"
 
 namespace qimera::io {
 namespace {

@@ -1,14 +1,13 @@
 // The safetensors reader and writer: round trips, a file whose bytes are written here by hand, and
 // every kind of inconsistent file the reader must refuse.
+#include "qimera/core/atomic_file.h"
+#include "qimera/core/error.h"
 #include "qimera/io/safetensors.h"
+#include "support/test_support.h"
 
 #include <ATen/ATen.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-
-#include "qimera/core/atomic_file.h"
-#include "qimera/core/error.h"
-#include "support/test_support.h"
 
 namespace qimera::io {
 namespace {
@@ -163,6 +162,16 @@ TEST(Safetensors, RefusesInconsistentFiles) {
       {"bad_bool",
        safetensors_bytes("{" + entry("a", "BOOL", "[8]", "[0,8]") + "}", "\x01\x02\0\0\0\0\0\0"s),
        "0 and 1"},
+      {"deep",
+       safetensors_bytes(
+           "{\"a\":" + std::string(1'000'000, '[') + std::string(1'000'000, ']') + "}", ""),
+       "described by array"},
+      {"deep_shape",
+       safetensors_bytes(
+           "{" + entry("a", "U8", std::string(100'000, '[') + std::string(100'000, ']'), "[0,0]") +
+               "}",
+           ""),
+       "is array, not a non-negative"},
       {"bad_metadata", safetensors_bytes(R"({"__metadata__":{"k":1}})", ""), "not a string"},
   };
   for (const auto& [name, bytes, message] : cases) {

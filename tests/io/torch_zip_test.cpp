@@ -1,6 +1,9 @@
 // The torch.save zip container: archives are rebuilt from the fixture's records with one thing
 // changed, using LibTorch's own zip writer.
+#include "qimera/core/error.h"
+#include "qimera/io/state_dict.h"
 #include "qimera/io/torch_zip.h"
+#include "support/test_support.h"
 
 #include <ATen/ATen.h>
 #include <caffe2/serialize/inline_container.h>
@@ -8,10 +11,6 @@
 #include <gtest/gtest.h>
 
 #include <map>
-
-#include "qimera/core/error.h"
-#include "qimera/io/state_dict.h"
-#include "support/test_support.h"
 
 namespace qimera::io {
 namespace {

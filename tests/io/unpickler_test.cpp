@@ -1,5 +1,6 @@
 // The pickle interpreter on hand-built opcode streams: what torch.save writes, checkpoint dicts,
 // and the hostile or broken inputs it must refuse with a qimera::Error.
+#include "qimera/core/error.h"
 #include "qimera/io/unpickler.h"
 
 #include <ATen/ATen.h>
@@ -10,8 +11,7 @@
 #include <functional>
 #include <map>
 #include <random>
-
-#include "qimera/core/error.h"
+#include <typeinfo>
 
 namespace qimera::io {
 namespace {

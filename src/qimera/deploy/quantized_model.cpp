@@ -1,0 +1,200 @@
+#include "qimera/deploy/quantized_model.h"
+
+#include "qimera/core/error.h"
+#include "qimera/core/json_file.h"
+#include "qimera/io/safetensors.h"
+#include "qimera/io/state_dict.h"
+#include "qimera/models/zoo.h"
+#include "qimera/quant/integer_pack.h"
+
+#include <ATen/ATen.h>
+
+#include <map>
+#include <set>
+
+namespace qimera::deploy {
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr const char* kFormat = "qimera-quantized/1";
+
+bool weight_quantized(const quant::QuantizableLayer& layer) {
+  return layer.weight_quantizer() && layer.weight_quantizer()->active();
+}
+
+bool act_quantized(const quant::QuantizableLayer& layer) {
+  return layer.act && layer.act->has_quantizer() && layer.act->enabled();
+}
+
+int64_t float32_size(const io::StateDict& state) {
+  int64_t bytes = 0;
+  for (const auto& [name, t] : state) {
+    bytes += t.numel() * (at::isFloatingType(t.scalar_type()) ? 4 : static_cast<int64_t>(t.element_size()));
+  }
+  return bytes;
+}
+
+std::string relative_to(const fs::path& target, const fs::path& base_file) {
+  std::error_code ec;
+  auto rel = fs::relative(fs::absolute(target), fs::absolute(base_file).parent_path(), ec);
+  return (ec || rel.empty()) ? fs::absolute(target).string() : rel.string();
+}
+
+}  // namespace
+
+ExportSummary export_quantized(const models::ClassifierImpl& model, const quant::QuantConfig& config,
+                               const data::Preprocess& preprocess, const fs::path& manifest_path,
+                               const fs::path& source_model, const nlohmann::json& provenance) {
+  at::NoGradGuard no_grad;
+  const auto state = io::state_dict_of(model);
+  std::set<std::string> replaced;
+  io::StateDict out;
+  nlohmann::json layers = nlohmann::json::array();
+  for (const auto& layer : quant::quantizable_layers(model)) {
+    nlohmann::json entry{{"name", layer.name}, {"kind", layer.kind()}};
+    if (weight_quantized(layer)) {
+      const int bits = layer.weight_quantizer()->bits;
+      const auto w = layer.weight().detach().cpu();
+      const auto range = quant::channel_range(w);
+      const auto params = quant::affine_params(bits, range.lo, range.hi);
+      out.emplace_back(layer.name + ".weight_q", quant::pack_integers(quant::quantize(w, params, bits), bits));
+      out.emplace_back(layer.name + ".weight_scale", params.scale);
+      out.emplace_back(layer.name + ".weight_zero_point", params.zero_point);
+      replaced.insert(layer.name + ".weight");
+      entry.update({{"bits", bits}, {"shape", w.sizes().vec()}, {"storage", quant::packing_name(bits)}});
+    } else if (act_quantized(layer)) {
+      const auto [lo, hi] = layer.act->range();
+      const float lo_value = lo.item<float>(), hi_value = hi.item<float>();
+      out.emplace_back(layer.name + ".act_range", at::tensor({lo_value, hi_value}));
+      entry.update({{"bits", layer.act->bits()}, {"range", {lo_value, hi_value}}});
+    } else {
+      entry["bits"] = 0;
+    }
+    if (layer.act) {
+      for (const char* buffer : {".observer_lo", ".observer_hi", ".observer_aux"}) {
+        replaced.insert(layer.name + buffer);
+      }
+    }
+    layers.push_back(entry);
+  }
+  for (const auto& [name, tensor] : state) {
+    if (!replaced.count(name)) out.emplace_back(name, tensor.cpu());
+  }
+
+  ExportSummary summary;
+  summary.manifest = manifest_path;
+  summary.weights = fs::path(manifest_path).replace_extension(".safetensors");
+  io::write_safetensors(summary.weights, out, {{"format", kFormat}});
+  summary.file_bytes = static_cast<int64_t>(fs::file_size(summary.weights));
+  // The float32 reference: the model's parameters and buffers without quantizer state.
+  io::StateDict float_state;
+  for (const auto& [name, tensor] : state) {
+    if (name.find(".observer_") == std::string::npos) float_state.emplace_back(name, tensor);
+  }
+  summary.float32_bytes = float32_size(float_state);
+
+  nlohmann::json manifest{{"format", kFormat},
+                          {"model", model.spec().to_json()},
+                          {"quantization", config.to_json()},
+                          {"layers", layers},
+                          {"preprocess", data::preprocess_to_json(preprocess)},
+                          {"weights", relative_to(summary.weights, manifest_path)},
+                          {"sizes", {{"file_bytes", summary.file_bytes},
+                                     {"float32_bytes", summary.float32_bytes}}},
+                          {"provenance", provenance}};
+  if (!source_model.empty()) manifest["source_model"] = relative_to(source_model, manifest_path);
+  write_json(manifest_path, manifest);
+  return summary;
+}
+
+bool is_quantized_manifest(const fs::path& path) {
+  if (path.extension() != ".json" || !fs::exists(path)) return false;
+  const auto j = read_json(path);
+  return j.is_object() && j.value("format", std::string()) == kFormat;
+}
+
+QuantizedManifest read_quantized_manifest(const fs::path& path) {
+  const auto j = read_json(path);
+  try {
+    require(j.value("format", std::string()) == kFormat,
+            "{}: not a qimera quantized-model manifest (\"format\" must be \"{}\")", path.string(),
+            kFormat);
+    QuantizedManifest m;
+    m.spec = models::ModelSpec::from_json(j.at("model"));
+    m.config = quant::QuantConfig::from_json(j.at("quantization"));
+    for (const auto& l : j.at("layers")) {
+      m.layers.push_back({l.at("name").get<std::string>(), l.at("kind").get<std::string>(),
+                          l.at("bits").get<int>()});
+    }
+    m.preprocess = data::preprocess_from_json(j.at("preprocess"));
+    const fs::path weights = j.at("weights").get<std::string>();
+    m.weights = weights.is_absolute() ? weights : path.parent_path() / weights;
+    if (j.contains("source_model")) {
+      const fs::path source = j.at("source_model").get<std::string>();
+      m.source_model = source.is_absolute() ? source : path.parent_path() / source;
+    }
+    m.provenance = j.value("provenance", nlohmann::json::object());
+    return m;
+  } catch (const nlohmann::json::exception& e) {
+    fail("{}: malformed quantized-model manifest: {}", path.string(), e.what());
+  }
+}
+
+models::Classifier load_quantized(const QuantizedManifest& manifest, c10::Device device) {
+  auto model = models::build_model(manifest.spec);
+  auto file = io::read_safetensors(manifest.weights);
+  std::map<std::string, at::Tensor> tensors(file.begin(), file.end());
+  auto take = [&](const std::string& key) {
+    const auto it = tensors.find(key);
+    require(it != tensors.end(), "{}: missing tensor '{}'", manifest.weights.string(), key);
+    auto t = it->second;
+    tensors.erase(it);
+    return t;
+  };
+  const auto layers = quant::quantizable_layers(*model);
+  require(layers.size() == manifest.layers.size(), "{}: {} layers listed, the architecture has {}",
+          manifest.weights.string(), manifest.layers.size(), layers.size());
+  // Quantized observer kind does not matter once ranges are set: min/max reads its state as is.
+  quant::ObserverOptions fixed;
+  fixed.kind = quant::ObserverKind::MinMax;
+  for (size_t i = 0; i < layers.size(); ++i) {
+    const auto& layer = layers[i];
+    const auto& entry = manifest.layers[i];
+    require(layer.name == entry.name && layer.kind() == entry.kind,
+            "manifest layer {} ({}) does not match the architecture's {} ({})", entry.name,
+            entry.kind, layer.name, layer.kind());
+    if (entry.bits == 0) continue;
+    if (layer.act) {
+      const auto range = take(layer.name + ".act_range");
+      require(range.numel() == 2, "{}: {}.act_range must hold 2 values", manifest.weights.string(),
+              layer.name);
+      layer.act->attach_quantizer(entry.bits, fixed, manifest.config.ste, c10::kCPU);
+      layer.act->set_range(range[0].item<float>(), range[1].item<float>());
+      continue;
+    }
+    const auto weight = layer.weight();
+    const auto scale = take(layer.name + ".weight_scale");
+    const auto zero_point = take(layer.name + ".weight_zero_point");
+    const auto ints = quant::unpack_integers(take(layer.name + ".weight_q"), entry.bits, weight.numel());
+    tensors[layer.name + ".weight"] = quant::dequantize(ints.reshape(weight.sizes()), {scale, zero_point});
+    *layer.weight_quantizer() = quant::WeightQuantizer{entry.bits, manifest.config.ste, false};
+  }
+  // Observer buffers come from the ranges just set; everything else from the file.
+  io::StateDict state;
+  for (const auto& [name, tensor] : io::state_dict_of(*model)) {
+    if (name.find(".observer_") != std::string::npos) {
+      state.emplace_back(name, tensor);
+    } else {
+      state.emplace_back(name, take(name));
+    }
+  }
+  require(tensors.empty(), "{}: unexpected tensor '{}'", manifest.weights.string(),
+          tensors.empty() ? "" : tensors.begin()->first);
+  io::load_state_dict(*model, state);
+  model->to(device);
+  model->eval();
+  return model;
+}
+
+}  // namespace qimera::deploy
