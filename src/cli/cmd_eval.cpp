@@ -1,0 +1,117 @@
+// qimera eval: top-1 / top-5 and throughput of a model (full-precision or quantized) on a data set.
+#include "commands.h"
+#include "common.h"
+#include "qimera/core/error.h"
+#include "qimera/core/json_file.h"
+#include "qimera/core/table.h"
+#include "qimera/data/loader.h"
+#include "qimera/deploy/model_card.h"
+#include "qimera/deploy/quantized_model.h"
+#include "qimera/eval/evaluate.h"
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+namespace qimera::cli {
+namespace {
+
+struct EvalOptions {
+  CommonOptions common;
+  std::string model;
+  std::string weights;
+  std::string data = "fashion-mnist:test";
+  std::string preprocess;
+  int64_t batch_size = 256;
+  int64_t limit = 0;
+  std::string json;
+};
+
+struct Candidate {
+  std::string name;
+  models::Classifier model;
+  data::Preprocess preprocess;
+};
+
+// A quantized manifest brings its full-precision source along (when it names one), so that both
+// are evaluated side by side.
+std::vector<Candidate> load_candidates(const EvalOptions& o, c10::Device device) {
+  std::vector<Candidate> out;
+  if (deploy::is_quantized_manifest(o.model)) {
+    const auto manifest = deploy::read_quantized_manifest(o.model);
+    if (!manifest.source_model.empty() && std::filesystem::exists(manifest.source_model)) {
+      const auto card = deploy::read_model_card(manifest.source_model);
+      out.push_back({"full precision", deploy::load_classifier(card, device), card.preprocess});
+    } else {
+      spdlog::warn("the quantized model names no full-precision source that exists here; "
+                   "evaluating it alone");
+    }
+    out.push_back({"quantized " + manifest.config.short_name(),
+                   deploy::load_quantized(manifest, device), manifest.preprocess});
+    return out;
+  }
+  const auto card = deploy::resolve_model(o.model, o.weights);
+  out.push_back({"full precision", deploy::load_classifier(card, device), card.preprocess});
+  return out;
+}
+
+void run_eval(const EvalOptions& o) {
+  const auto device = apply_common_options(o.common);
+  auto dataset = open_data(o.data, o.common);
+  if (o.limit > 0) dataset = data::first_n(dataset, o.limit);
+  Table table({"model", "top-1 %", "top-5 %", "images/s"});
+  nlohmann::json results = nlohmann::json::array();
+  for (auto& candidate : load_candidates(o, device)) {
+    const auto preprocess = o.preprocess.empty() ? candidate.preprocess : data::preprocess_preset(o.preprocess);
+    require(candidate.model->spec().num_classes >= dataset->num_classes(),
+            "the model has {} classes but the data set has {}", candidate.model->spec().num_classes,
+            dataset->num_classes());
+    data::LoaderOptions loading;
+    loading.batch_size = o.batch_size;
+    loading.workers = o.common.workers;
+    loading.device = device;
+    data::BatchLoader loader(dataset, preprocess, loading);
+    const auto acc = eval::evaluate_model(*candidate.model, loader, candidate.name);
+    table.add_row({candidate.name, fmt::format("{:.2f}", acc.top1), fmt::format("{:.2f}", acc.top5),
+                   fmt::format("{:.0f}", acc.images_per_second())});
+    auto entry = acc.to_json();
+    entry["model"] = candidate.name;
+    results.push_back(entry);
+  }
+  fmt::print("{} ({} images)\n{}", dataset->description(), results.front()["samples"].get<int64_t>(),
+             table.render());
+  if (!o.json.empty()) {
+    write_json(o.json, {{"data", dataset->description()}, {"model", o.model}, {"results", results},
+                        {"command", command_line()}});
+    fmt::print("results: {}\n", o.json);
+  }
+}
+
+}  // namespace
+
+void add_eval_command(CLI::App& app) {
+  static EvalOptions o;
+  auto* cmd = app.add_subcommand(
+      "eval",
+      "Top-1 / top-5 accuracy and images/s of a model on a data set. A quantized model's manifest "
+      "is evaluated side by side with the full-precision model it came from.");
+  add_common_options(*cmd, o.common);
+  cmd->add_option("--model", o.model,
+                  "Model card (.json from qimera train), quantized-model manifest (.json from "
+                  "qimera quantize) or pytorchcv preset name (resnet20_cifar10, resnet20_cifar100, "
+                  "resnet18, resnet50, mobilenetv2_w1) with --weights")
+      ->required();
+  cmd->add_option("--weights", o.weights,
+                  "State dict (.pth/.pt from torch.save, or .safetensors); overrides a card's");
+  cmd->add_option("--data", o.data,
+                  "Data set: mnist[:train|:test], fashion-mnist[:train|:test], cifar10:DIR[:split], "
+                  "cifar100:DIR[:split], folder:DIR, idx:IMAGES,LABELS")
+      ->capture_default_str();
+  cmd->add_option("--preprocess", o.preprocess, "Override the model's preprocessing preset");
+  cmd->add_option("--batch-size", o.batch_size, "Evaluation batch size")->capture_default_str();
+  cmd->add_option("--limit", o.limit, "Evaluate only the first N images (0: all)")->capture_default_str();
+  cmd->add_option("--json", o.json, "Also write the results to this JSON file");
+  cmd->callback([] { run_eval(o); });
+}
+
+}  // namespace qimera::cli

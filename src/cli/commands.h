@@ -1,0 +1,14 @@
+// Each command registers itself on the application; its callback runs when it was chosen.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace qimera::cli {
+
+void add_data_command(CLI::App& app);
+void add_train_command(CLI::App& app);
+void add_eval_command(CLI::App& app);
+void add_quantize_command(CLI::App& app);
+void add_info_command(CLI::App& app);
+
+}  // namespace qimera::cli

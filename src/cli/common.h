@@ -1,0 +1,44 @@
+// Flags every command shares, and the small helpers the commands have in common.
+#pragma once
+
+#include "qimera/data/dataset.h"
+#include "qimera/data/preprocess.h"
+
+#include <CLI/CLI.hpp>
+#include <c10/core/Device.h>
+
+#include <filesystem>
+#include <memory>
+#include <string>
+
+namespace qimera::cli {
+
+struct CommonOptions {
+  std::string device = "auto";
+  int threads = 0;
+  uint64_t seed = 0;
+  bool quiet = false;
+  bool verbose = false;
+  std::string data_root;
+  int workers = 2;
+};
+
+/// Adds --device, --threads, --seed, --data-root, --workers, --quiet, --verbose to `command`.
+void add_common_options(CLI::App& command, CommonOptions& options);
+
+/// Applies threads, logging and the seed; returns the device to run on.
+c10::Device apply_common_options(const CommonOptions& options);
+
+std::filesystem::path data_root(const CommonOptions& options);
+
+/// Opens a data set from its command-line spec ("fashion-mnist:test", ...).
+std::shared_ptr<const data::Dataset> open_data(const std::string& spec, const CommonOptions& options);
+
+/// The default preprocessing preset for a data-set spec ("fashion-mnist:test" -> fashion-mnist).
+std::string default_preprocess_for(const std::string& spec);
+
+/// The command line as typed, for provenance records.
+const std::string& command_line();
+void set_command_line(int argc, char** argv);
+
+}  // namespace qimera::cli
