@@ -1,0 +1,214 @@
+// Cost of one data-free training iteration (Qimera, ResNet-20 teacher, 4w4a) against the bare
+// network work it contains, measured in the same run:
+//   bare = generator forward+backward + float ResNet-20 forward with input-gradient backward
+//          + float ResNet-20 training step (forward, backward, SGD step)
+//   overhead ratio = iteration / bare (target <= 1.15: orchestration, fake quantization, BN
+//          statistics and losses cost at most 15%)
+// The timed iterations run without any host synchronisation; the per-phase breakdown is a
+// separate pass that synchronises after every phase.
+//
+// Machines here are shared and noisy: every quantity is measured in `rounds` interleaved rounds and
+// the median is reported.
+//
+// Usage: bench_train_step [--device cpu|cuda] [--threads N] [--iterations N] [--rounds N]
+//                         [--batch-sizes 64,200]
+#include "qimera/core/runtime.h"
+#include "qimera/core/table.h"
+#include "qimera/generator/latents.h"
+#include "qimera/methods/data_free.h"
+#include "qimera/methods/losses.h"
+#include "qimera/models/zoo.h"
+
+#include <ATen/ATen.h>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <torch/cuda.h>
+#include <torch/optim/sgd.h>
+
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <map>
+#include <string>
+#include <vector>
+
+#ifdef QIMERA_BENCH_CUDA_MEMORY  // set by CMake when LibTorch was built with CUDA
+#include <c10/cuda/CUDACachingAllocator.h>
+#endif
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct Settings {
+  std::string device = "auto";
+  int threads = 0;
+  int iterations = 10;
+  int rounds = 3;  // each measurement is repeated, interleaved, and the median reported
+  std::vector<int64_t> batch_sizes = {64, 200};
+};
+
+Settings parse(int argc, char** argv) {
+  Settings s;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string flag = argv[i], value = argv[i + 1];
+    if (flag == "--device") {
+      s.device = value;
+    } else if (flag == "--threads") {
+      s.threads = std::stoi(value);
+    } else if (flag == "--iterations") {
+      s.iterations = std::stoi(value);
+    } else if (flag == "--rounds") {
+      s.rounds = std::stoi(value);
+    } else if (flag == "--batch-sizes") {
+      s.batch_sizes.clear();
+      for (size_t pos = 0; pos < value.size();) {
+        const size_t comma = value.find(',', pos);
+        s.batch_sizes.push_back(std::stoll(value.substr(pos, comma - pos)));
+        if (comma == std::string::npos) break;
+        pos = comma + 1;
+      }
+    } else {
+      throw std::runtime_error("unknown flag " + flag);
+    }
+  }
+  return s;
+}
+
+void sync(const c10::Device& device) {
+  if (device.is_cuda()) torch::cuda::synchronize();
+}
+
+// Milliseconds per call of `body`, over `n` calls after 3 unmeasured ones; one sync at each end.
+template <typename Body>
+double time_ms(const c10::Device& device, int n, Body&& body) {
+  for (int i = 0; i < 3; ++i) body();
+  sync(device);
+  const auto start = Clock::now();
+  for (int i = 0; i < n; ++i) body();
+  sync(device);
+  return std::chrono::duration<double, std::milli>(Clock::now() - start).count() / n;
+}
+
+double median(std::vector<double> values) {
+  std::sort(values.begin(), values.end());
+  return values[values.size() / 2];
+}
+
+std::string peak_memory(const c10::Device& device) {
+#ifdef QIMERA_BENCH_CUDA_MEMORY
+  if (device.is_cuda()) {
+    const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(device.index());
+    return fmt::format("{:.0f} MiB peak allocated on {}",
+                       stats.allocated_bytes[0].peak / 1048576.0, device.str());
+  }
+#endif
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return fmt::format("{:.0f} MiB peak resident (process)", usage.ru_maxrss / 1024.0);
+}
+
+void run(const Settings& s, int64_t batch, const c10::Device& device) {
+  using namespace qimera;
+  at::manual_seed(0);
+  auto teacher = models::build_model(models::preset_spec("resnet20_cifar10"));
+  teacher->to(device);
+  teacher->eval();
+  methods::DataFreeOptions o;
+  o.batch_size = batch;
+  o.warmup_epochs = 0;
+  o.observe_epochs = 1;
+  o.superposition = {2, 0.4};
+  methods::DataFreeTrainer trainer(teacher, o, device);
+  trainer.begin_epoch(0);
+  for (int i = 0; i < 3; ++i) trainer.step(0);  // activation ranges from a few batches
+  trainer.begin_epoch(1);                        // ranges fixed, Q trains: the steady state
+
+  // Per-phase breakdown: synchronise and read the clock at every phase boundary.
+  std::map<std::string, double> phases;
+  std::vector<std::string> order;
+  auto breakdown = [&] {
+    for (int i = 0; i < s.iterations; ++i) {
+      sync(device);
+      auto last = Clock::now();
+      trainer.step(1, [&](const char* phase) {
+        sync(device);
+        const auto now = Clock::now();
+        if (!phases.count(phase)) order.push_back(phase);
+        phases[phase] += std::chrono::duration<double, std::milli>(now - last).count();
+        last = now;
+      });
+    }
+  };
+
+  // The bare network work of one iteration, with the same modules and sizes.
+  auto generator = trainer.generator();
+  const auto spec = teacher->spec();
+  auto student = models::clone_model(*teacher);
+  for (auto& p : student->parameters()) p.set_requires_grad(true);
+  torch::optim::SGD sgd(student->parameters(),
+                        torch::optim::SGDOptions(1e-4).momentum(0.9).nesterov(true).weight_decay(1e-4));
+  const auto x = at::randn({batch, 3, 32, 32}, at::TensorOptions(device));
+  const auto labels = at::randint(10, {batch}, at::TensorOptions(device).dtype(at::kLong));
+  std::vector<double> iterations, generators, input_grads, trains;
+  for (int round = 0; round < s.rounds; ++round) {
+    iterations.push_back(time_ms(device, s.iterations, [&] { trainer.step(1); }));
+    generators.push_back(time_ms(device, s.iterations, [&] {
+      const auto latents = generator::sample_latents(batch, spec.num_classes, teacher->feature_dim(),
+                                                     o.superposition, device);
+      generator->zero_grad();
+      generator->forward(latents).square().mean().backward();
+    }));
+    input_grads.push_back(time_ms(device, s.iterations, [&] {
+      auto input = at::randn({batch, 3, 32, 32}, at::TensorOptions(device)).requires_grad_(true);
+      teacher->forward(input).sum().backward();
+    }));
+    trains.push_back(time_ms(device, s.iterations, [&] {
+      const auto loss = at::nll_loss(at::log_softmax(student->forward(x), 1), labels);
+      sgd.zero_grad();
+      loss.backward();
+      sgd.step();
+    }));
+  }
+  breakdown();
+  const double iteration = median(iterations);
+  const double bare_generator = median(generators);
+  const double bare_input_grad = median(input_grads);
+  const double bare_train = median(trains);
+  const double bare = bare_generator + bare_input_grad + bare_train;
+
+  Table table({fmt::format("batch {}", batch), "ms"});
+  table.add_row({"iteration (no synchronisation, median)", fmt::format("{:.1f}", iteration)});
+  table.add_row({"breakdown (synchronised after each phase):", ""});
+  for (const auto& phase : order) {
+    table.add_row({"  " + phase, fmt::format("{:.1f}", phases[phase] / s.iterations)});
+  }
+  table.add_row({"bare network work (medians):", ""});
+  table.add_row({"  generator forward+backward", fmt::format("{:.1f}", bare_generator)});
+  table.add_row({"  ResNet-20 forward + input-gradient backward", fmt::format("{:.1f}", bare_input_grad)});
+  table.add_row({"  ResNet-20 training step", fmt::format("{:.1f}", bare_train)});
+  table.add_row({"  sum", fmt::format("{:.1f}", bare)});
+  fmt::print("{}overhead ratio (iteration / bare sum): {:.3f} (target <= 1.15)\n{}\n\n",
+             table.render(), iteration / bare, peak_memory(device));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  qimera::tune_allocator();
+  spdlog::set_level(spdlog::level::warn);
+  try {
+    const auto s = parse(argc, argv);
+    qimera::configure_threads(s.threads);
+    const auto device = qimera::resolve_device(s.device);
+    fmt::print("bench_train_step: Qimera 4w4a, ResNet-20 (CIFAR size), {}\n\n",
+               qimera::describe_runtime(device));
+    for (int64_t batch : s.batch_sizes) run(s, batch, device);
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "error: {}\n", e.what());
+    return 1;
+  }
+  return 0;
+}

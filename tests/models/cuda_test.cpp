@@ -1,0 +1,47 @@
+#include "qimera/models/zoo.h"
+#include "qimera/quant/convert.h"
+#include "support/cuda.h"
+#include "support/test_support.h"
+
+#include <ATen/ATen.h>
+#include <nlohmann/json.hpp>
+
+namespace qimera::models {
+namespace {
+
+TEST(Cuda, ParityLogitsOnTheGpu) {
+  QIMERA_REQUIRE_CUDA();
+  for_each_preset([](const std::string& name, const ModelSpec& spec) {
+    auto model = build_model(spec);
+    testing::fill_by_formula(*model, testing::read_pytorchcv_keys(name));
+    model->to(c10::kCUDA);
+    model->eval();
+    const auto& expected = testing::parity().at(name);
+    const auto input = testing::sine_tensor(expected.at("input_shape").get<std::vector<int64_t>>());
+    at::NoGradGuard no_grad;
+    const auto logits = model->forward(input.cuda()).cpu();
+    const auto want = testing::json_tensor(expected.at("logits"));
+    EXPECT_LE((logits - want).abs().max().item<double>(), 1e-3 * want.abs().max().item<double>()) << name;
+  });
+}
+
+TEST(Cuda, QuantizedModelAgreesWithTheCpu) {
+  QIMERA_REQUIRE_CUDA();
+  at::manual_seed(0);
+  auto p = build_model(ModelSpec{Arch::ResNet20Cifar, 10, 3, 32});
+  p->eval();
+  quant::convert(*p, quant::QuantConfig{});
+  const auto x = at::randn({16, 3, 32, 32});
+  at::NoGradGuard no_grad;
+  p->forward(x);  // observe on the CPU
+  quant::set_observing(*p, false);
+  const auto cpu = p->forward(x);
+  p->to(c10::kCUDA);
+  const auto gpu = p->forward(x.cuda()).cpu();
+  // Convolutions differ in summation order; quantization can then move a value by one step.
+  EXPECT_LE((gpu - cpu).abs().mean().item<double>(), 1e-2 * cpu.abs().mean().item<double>());
+  EXPECT_TRUE(at::equal(gpu.argmax(1), cpu.argmax(1)));
+}
+
+}  // namespace
+}  // namespace qimera::models
