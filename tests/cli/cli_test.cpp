@@ -1,0 +1,161 @@
+// The command-line front end, run as a separate process on small files the tests make.
+#include "qimera/core/json_file.h"
+#include "qimera/data/idx.h"
+#include "qimera/deploy/model_card.h"
+#include "qimera/io/safetensors.h"
+#include "qimera/io/state_dict.h"
+#include "qimera/models/zoo.h"
+#include "support/test_support.h"
+
+#include <ATen/ATen.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <array>
+#include <cstdio>
+#include <fstream>
+#include <sys/wait.h>
+
+namespace qimera {
+namespace {
+
+using ::testing::HasSubstr;
+using testing::TempDir;
+
+struct Result {
+  int code;
+  std::string output;  // stdout and stderr
+};
+
+Result qimera_cli(const std::string& args) {
+  const std::string command = std::string(QIMERA_CLI) + " " + args + " 2>&1";
+  FILE* pipe = ::popen(command.c_str(), "r");
+  std::string output;
+  std::array<char, 4096> buffer{};
+  while (size_t n = std::fread(buffer.data(), 1, buffer.size(), pipe)) output.append(buffer.data(), n);
+  const int status = ::pclose(pipe);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
+}
+
+// A 3-class data set of 8x8 grey images (IDX) and a ResNet-20 model card for it.
+class CliFixture : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    at::manual_seed(0);
+    const auto labels = at::arange(24, at::kLong).remainder(3);
+    const auto images = (labels.reshape({24, 1, 1, 1}) * 80 + at::randint(0, 40, {24, 1, 8, 8}))
+                            .to(at::kByte);
+    data::write_idx_images(dir / "images", images);
+    data::write_idx_labels(dir / "labels", labels);
+    data = "idx:" + (dir / "images").string() + "," + (dir / "labels").string();
+    auto model = models::build_model(models::ModelSpec{models::Arch::ResNet20Cifar, 3, 1, 8});
+    io::write_safetensors(dir / "model.safetensors", io::state_dict_of(*model));
+    deploy::ModelCard card;
+    card.spec = model->spec();
+    card.weights = dir / "model.safetensors";
+    card.preprocess = data::preprocess_preset("mnist");
+    deploy::write_model_card(dir / "model.json", card);
+    card_path = (dir / "model.json").string();
+  }
+  TempDir dir;
+  std::string data, card_path;
+  const std::string common = " --device cpu --threads 2 --quiet";
+};
+
+TEST(Cli, HelpExplainsEveryCommandAndFlag) {
+  const auto top = qimera_cli("--help");
+  EXPECT_EQ(top.code, 0);
+  for (const char* command : {"data", "train", "eval", "quantize", "info"}) {
+    EXPECT_THAT(top.output, HasSubstr(command));
+  }
+  const auto quantize = qimera_cli("quantize --help");
+  EXPECT_EQ(quantize.code, 0);
+  for (const char* flag : {"--se-k", "--se-p", "--dm", "--embedding-init", "--observer", "--wbits",
+                           "--layer", "--resume", "--on-nan", "--calib-data", "fmnist-short",
+                           "reference-cifar100-4w4a"}) {
+    EXPECT_THAT(quantize.output, HasSubstr(flag));
+  }
+  EXPECT_NE(qimera_cli("frobnicate").code, 0);
+}
+
+TEST_F(CliFixture, BadInputIsAClearErrorNamingTheFile) {
+  const auto missing = qimera_cli("eval --model /nonexistent/card.json --data " + data + common);
+  EXPECT_EQ(missing.code, 1);
+  EXPECT_THAT(missing.output, HasSubstr("/nonexistent/card.json"));
+  qimera::testing::write_bytes(dir / "broken", "not an idx file at all");
+  const auto broken = qimera_cli("eval --model " + card_path + " --data idx:" + (dir / "broken").string() +
+                                 "," + (dir / "labels").string() + common);
+  EXPECT_EQ(broken.code, 1);
+  EXPECT_THAT(broken.output, HasSubstr((dir / "broken").string()));
+  const auto bad_bits = qimera_cli("quantize --method ptq --wbits 12 --model " + card_path + common +
+                                   " --out " + (dir / "q").string());
+  EXPECT_EQ(bad_bits.code, 1);
+  EXPECT_THAT(bad_bits.output, HasSubstr("12 bits"));
+}
+
+TEST_F(CliFixture, EvalPrintsATableAndWritesJson) {
+  const auto r = qimera_cli("eval --model " + card_path + " --data " + data + " --json " +
+                            (dir / "eval.json").string() + common);
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("full precision"));
+  const auto json = read_json(dir / "eval.json");
+  EXPECT_EQ(json["results"][0]["samples"], 24);
+  const double top1 = json["results"][0]["top1"];
+  EXPECT_GE(top1, 0.0);
+  EXPECT_LE(top1, 100.0);
+}
+
+TEST_F(CliFixture, PtqExportsAModelThatEvalReadsBackWithTheSameAccuracy) {
+  const auto out = (dir / "ptq").string();
+  const auto q = qimera_cli("quantize --method ptq --wbits 5 --abits 5 --calib-data " + data +
+                            " --calib-batches 2 --calib-batch-size 8 --test-data " + data +
+                            " --model " + card_path + " --out " + out + common);
+  ASSERT_EQ(q.code, 0) << q.output;
+  const auto summary = read_json(dir / "ptq/summary.json");
+  const double ptq_top1 = summary["ptq"]["test"]["top1"];
+  const auto e = qimera_cli("eval --model " + out + "/quantized.json --data " + data + " --json " +
+                            (dir / "e.json").string() + common);
+  ASSERT_EQ(e.code, 0) << e.output;
+  EXPECT_THAT(e.output, HasSubstr("quantized 5w5a"));
+  const auto results = read_json(dir / "e.json")["results"];
+  ASSERT_EQ(results.size(), 2u);  // the full-precision source side by side
+  EXPECT_DOUBLE_EQ(results[1]["top1"].get<double>(), ptq_top1);
+  EXPECT_DOUBLE_EQ(results[0]["top1"].get<double>(), summary["full_precision"]["top1"].get<double>());
+}
+
+TEST_F(CliFixture, DataFreeRunResumes) {
+  const auto out = (dir / "qimera").string();
+  const std::string args = "quantize --method qimera --iterations 2 --batch-size 4 --warmup-epochs 0 "
+                           "--observe-epochs 1 --model " + card_path + " --test-data " + data +
+                           " --out " + out + common;
+  const auto first = qimera_cli(args + " --epochs 1");
+  ASSERT_EQ(first.code, 0) << first.output;
+  EXPECT_THAT(first.output, HasSubstr("final epoch"));
+  EXPECT_THAT(first.output, HasSubstr("selected on the test set"));
+  EXPECT_NE(qimera_cli(args + " --epochs 2").code, 0);  // would overwrite the run
+  const auto resumed = qimera_cli(args + " --epochs 2 --resume");
+  ASSERT_EQ(resumed.code, 0) << resumed.output;
+  std::ifstream metrics(dir / "qimera/metrics.jsonl");
+  int lines = 0;
+  for (std::string line; std::getline(metrics, line);) ++lines;
+  EXPECT_EQ(lines, 2);
+  EXPECT_EQ(read_json(dir / "qimera/config.json")["options"]["epochs"], 2);
+  EXPECT_TRUE(std::filesystem::exists(dir / "qimera/quantized.safetensors"));
+}
+
+TEST_F(CliFixture, TrainWritesACardThatEvalUses) {
+  const auto out = (dir / "teacher").string();
+  const auto t = qimera_cli("train --data " + data + " --test-data " + data +
+                            " --preprocess mnist --epochs 2 --batch-size 8 --lr 0.05 --out " + out + common);
+  ASSERT_EQ(t.code, 0) << t.output;
+  EXPECT_THAT(t.output, HasSubstr("test top-1"));
+  const auto card = deploy::read_model_card(dir / "teacher/model.json");
+  EXPECT_EQ(card.spec, (models::ModelSpec{models::Arch::ResNet20Cifar, 3, 1, 8}));
+  EXPECT_EQ(qimera_cli("eval --model " + out + "/model.json --data " + data + common).code, 0);
+  // A finished run is not silently overwritten; --resume of a finished run changes nothing.
+  EXPECT_NE(qimera_cli("train --data " + data + " --epochs 2 --out " + out + common).code, 0);
+}
+
+}  // namespace
+}  // namespace qimera
