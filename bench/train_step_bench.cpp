@@ -100,7 +100,8 @@ double median(std::vector<double> values) {
 std::string peak_memory(const c10::Device& device) {
 #ifdef QIMERA_BENCH_CUDA_MEMORY
   if (device.is_cuda()) {
-    const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(device.index());
+    const auto index = device.has_index() ? device.index() : c10::DeviceIndex(0);
+    const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(index);
     return fmt::format("{:.0f} MiB peak allocated on {}",
                        stats.allocated_bytes[0].peak / 1048576.0, device.str());
   }

@@ -11,8 +11,8 @@ function(qimera_layer layer)
   if(NOT sources)  # A layer still being written: headers only.
     add_library(${target} INTERFACE)
     target_include_directories(${target} INTERFACE ${PROJECT_SOURCE_DIR}/src)
-    target_link_libraries(${target} INTERFACE ${TORCH_LIBRARIES} fmt::fmt spdlog::spdlog
-                                              nlohmann_json::nlohmann_json)
+    target_link_libraries(${target} INTERFACE fmt::fmt spdlog::spdlog nlohmann_json::nlohmann_json
+                                              ${TORCH_LIBRARIES})
     foreach(dep IN LISTS ARG_DEPS)
       target_link_libraries(${target} INTERFACE qimera_${dep})
     endforeach()
@@ -20,8 +20,9 @@ function(qimera_layer layer)
   endif()
   add_library(${target} STATIC ${sources})
   target_include_directories(${target} PUBLIC ${PROJECT_SOURCE_DIR}/src)
-  target_link_libraries(${target} PUBLIC ${TORCH_LIBRARIES} fmt::fmt spdlog::spdlog
-                                          nlohmann_json::nlohmann_json)
+  # fmt first: official LibTorch 2.x ships newer fmt headers that must not shadow ours.
+  target_link_libraries(${target} PUBLIC fmt::fmt spdlog::spdlog nlohmann_json::nlohmann_json
+                                          ${TORCH_LIBRARIES})
   foreach(dep IN LISTS ARG_DEPS)
     target_link_libraries(${target} PUBLIC qimera_${dep})
   endforeach()

@@ -30,6 +30,10 @@ grep -E "error|FAILED" "$out/build.log" | head -60
 step tests
 (cd build-gpu && ctest -j 8 --output-on-failure --timeout 600) > "$out/ctest.log" 2>&1
 tail -25 "$out/ctest.log"
+if ! ./build-gpu/tests/test_core --gtest_brief=1 > /dev/null 2>&1; then
+  echo "test_core failed: backtrace"
+  cuda-gdb -batch -ex run -ex bt --args ./build-gpu/tests/test_core 2>&1 | grep -v "^\[" | tail -30
+fi
 for t in build-gpu/tests/test_*; do
   [ -x "$t" ] && "$t" --gtest_filter='Cuda*' --gtest_brief=1 2>&1 | tail -3
 done

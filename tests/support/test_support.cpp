@@ -9,7 +9,9 @@
 #include <cmath>
 #include <fstream>
 #include <map>
-#include <random>
+#include <atomic>
+#include <chrono>
+#include <unistd.h>
 #include <sstream>
 
 namespace qimera::testing {
@@ -23,8 +25,11 @@ const nlohmann::json& parity() {
 }
 
 TempDir::TempDir() {
-  std::random_device rd;
-  path_ = fs::temp_directory_path() / ("qimera-test-" + std::to_string(rd()) + std::to_string(rd()));
+  // Unique per process, per object and per run, without std::random_device.
+  static std::atomic<int> counter{0};
+  const auto ticks = std::chrono::steady_clock::now().time_since_epoch().count();
+  path_ = fs::temp_directory_path() / ("qimera-test-" + std::to_string(::getpid()) + "-" +
+                                       std::to_string(counter++) + "-" + std::to_string(ticks));
   fs::create_directories(path_);
 }
 

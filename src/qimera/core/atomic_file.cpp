@@ -8,7 +8,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
-#include <random>
+#include <atomic>
 #include <sstream>
 
 namespace qimera {
@@ -23,10 +23,11 @@ void fsync_path(const fs::path& path, bool directory) {
   ::close(fd);
 }
 
+// Unique per process and call: concurrent writers of one target never share a temporary file.
 fs::path temporary_sibling(const fs::path& target) {
-  static thread_local std::mt19937_64 rng{std::random_device{}()};
+  static std::atomic<uint64_t> counter{0};
   return target.parent_path() /
-         fmt::format(".{}.tmp-{}-{:x}", target.filename().string(), ::getpid(), rng());
+         fmt::format(".{}.tmp-{}-{}", target.filename().string(), ::getpid(), counter++);
 }
 
 }  // namespace
