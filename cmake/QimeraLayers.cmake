@@ -41,3 +41,14 @@ function(qimera_use_pch target)
     target_precompile_headers(${target} REUSE_FROM qimera_pch)
   endif()
 endfunction()
+
+# Executables list libstdc++ before LibTorch among their shared libraries. Official LibTorch 2.x
+# wheels (seen with 2.11) export a partial copy of some std::filesystem functions from libtorch.so;
+# the dynamic linker binds the first definition it finds, and the copy of remove_all crashed (a
+# call through a null pointer). With libstdc++ first, the executable binds libstdc++'s own.
+# Call before linking anything else.
+function(qimera_libstdcxx_first target)
+  if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU" AND NOT APPLE)
+    target_link_libraries(${target} PRIVATE "-Wl,--push-state,--no-as-needed" stdc++ "-Wl,--pop-state")
+  endif()
+endfunction()
