@@ -170,6 +170,27 @@ nlohmann::json EpochRecord::to_json() const {
   return j;
 }
 
+EpochRecord EpochRecord::from_json(const nlohmann::json& j) {
+  EpochRecord r;
+  r.epoch = j.at("epoch").get<int64_t>();
+  r.lr_g = j.at("lr_g");
+  r.lr_q = j.at("lr_q");
+  r.loss_g = j.at("loss_g");
+  r.loss_ce = j.at("loss_ce");
+  r.loss_bns = j.at("loss_bns");
+  r.loss_q = j.at("loss_q");
+  r.teacher_agreement = j.at("teacher_agreement");
+  r.superposed_share = j.at("superposed_share");
+  r.seconds = j.at("seconds");
+  if (j.contains("test_top1")) {
+    eval::Accuracy a;
+    a.top1 = j.at("test_top1");
+    a.top5 = j.at("test_top5");
+    r.test = a;
+  }
+  return r;
+}
+
 DataFreeTrainer::DataFreeTrainer(models::Classifier teacher, DataFreeOptions options,
                                  c10::Device device)
     : options_(options.effective()), device_(device), teacher_(std::move(teacher)) {
@@ -314,24 +335,7 @@ DataFreeResult DataFreeTrainer::run(const fs::path& run_dir, bool resume, data::
     rollbacks = info.extra.value("rollbacks", 0);
     result.history.clear();
     for (const auto& line : info.extra.value("history", nlohmann::json::array())) {
-      EpochRecord r;
-      r.epoch = line.at("epoch").get<int64_t>();
-      r.lr_g = line.at("lr_g");
-      r.lr_q = line.at("lr_q");
-      r.loss_g = line.at("loss_g");
-      r.loss_ce = line.at("loss_ce");
-      r.loss_bns = line.at("loss_bns");
-      r.loss_q = line.at("loss_q");
-      r.teacher_agreement = line.at("teacher_agreement");
-      r.superposed_share = line.at("superposed_share");
-      r.seconds = line.at("seconds");
-      if (line.contains("test_top1")) {
-        eval::Accuracy a;
-        a.top1 = line["test_top1"];
-        a.top5 = line["test_top5"];
-        r.test = a;
-      }
-      result.history.push_back(r);
+      result.history.push_back(EpochRecord::from_json(line));
     }
     return info.next_epoch;
   };

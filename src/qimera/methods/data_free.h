@@ -97,6 +97,7 @@ struct EpochRecord {
   std::optional<eval::Accuracy> test;
   double seconds = 0;
   nlohmann::json to_json() const;
+  static EpochRecord from_json(const nlohmann::json& j);
 };
 
 struct DataFreeResult {
