@@ -179,7 +179,12 @@ void run_quantize(Registered& r) {
   };
   const bool ptq = o.method == "ptq";
   const DataFreeOptions options = ptq ? DataFreeOptions{} : resolve_options(r);
-  const quant::QuantConfig config = ptq ? ptq_config(r) : options.quant;
+  methods::CalibrationOptions calibration;
+  calibration.batches = o.calib_batches;
+  if (r.observer->count()) calibration.observer.kind = quant::parse_observer(o.observer);
+  quant::QuantConfig config = ptq ? ptq_config(r) : options.quant;
+  // The summary and the export record the observer that set the ranges, not the data-free default.
+  if (ptq) config.observer = calibration.observer;
   fs::create_directories(o.out);
   Table table({"model", "top-1 %", "note"});
   nlohmann::json summary{{"command", command_line()}, {"teacher", card.spec.to_json()},
@@ -190,9 +195,6 @@ void run_quantize(Registered& r) {
 
   models::Classifier result_model;
   if (ptq) {
-    methods::CalibrationOptions calibration;
-    calibration.batches = o.calib_batches;
-    if (r.observer->count()) calibration.observer.kind = quant::parse_observer(o.observer);
     result_model = methods::post_training_quantize(*teacher, config, calibration,
                                                    calibration_source(o, card, device));
     const auto acc = evaluate(*result_model, "ptq " + config.short_name());

@@ -114,6 +114,7 @@ TEST_F(CliFixture, PtqExportsAModelThatEvalReadsBackWithTheSameAccuracy) {
   ASSERT_EQ(q.code, 0) << q.output;
   const auto summary = read_json(dir / "ptq/summary.json");
   const double ptq_top1 = summary["ptq"]["test"]["top1"];
+  EXPECT_EQ(summary["quantization"]["observer"]["kind"], "minmax");  // the one that calibrated
   const auto e = qimera_cli("eval --model " + out + "/quantized.json --data " + data + " --json " +
                             (dir / "e.json").string() + common);
   ASSERT_EQ(e.code, 0) << e.output;
