@@ -2,7 +2,8 @@
 """Mean +- sample std over seeds of the final-epoch accuracies in qimera run folders.
 
 Usage: summarize-runs.py RUN_DIR...   (each holding the summary.json that `qimera quantize` writes)
-Runs are grouped by the label "<method> <bits>[ <calibration>]"; the std uses n - 1.
+Runs are grouped by the label "<method> <bits>[ <calibration>]"; the std uses n - 1. The naive
+starting point depends only on the seed, so runs of several methods with one seed count it once.
 """
 import json
 import statistics
@@ -26,12 +27,16 @@ def rows(summary):
 
 
 def main(dirs):
-    groups = defaultdict(list)
+    groups = defaultdict(dict)
     for d in dirs:
         with open(f"{d}/summary.json") as f:
-            for label, top1 in rows(json.load(f)):
-                groups[label].append(top1)
-    for label, values in groups.items():
+            summary = json.load(f)
+        seed = summary.get("options", {}).get("seed", d)
+        for label, top1 in rows(summary):
+            key = seed if label.startswith("naive") else d
+            groups[label][key] = top1
+    for label, by_run in groups.items():
+        values = list(by_run.values())
         std = statistics.stdev(values) if len(values) > 1 else float("nan")
         runs = ", ".join(f"{v:.2f}" for v in values)
         print(f"| {label} | {statistics.mean(values):.2f} +- {std:.2f} | {len(values)} | {runs} |")
