@@ -142,7 +142,19 @@ TEST_F(CliFixture, DataFreeRunResumes) {
   for (std::string line; std::getline(metrics, line);) ++lines;
   EXPECT_EQ(lines, 2);
   EXPECT_EQ(read_json(dir / "qimera/config.json")["options"]["epochs"], 2);
-  EXPECT_TRUE(std::filesystem::exists(dir / "qimera/quantized.safetensors"));
+
+  // The same two epochs without the interruption export the same integer weights.
+  const std::string straight_args = args.substr(0, args.find(" --out ")) + " --out " +
+                                    (dir / "straight").string() + common + " --epochs 2";
+  ASSERT_EQ(qimera_cli(straight_args).code, 0);
+  const auto resumed_weights = io::read_safetensors(dir / "qimera/quantized.safetensors");
+  const auto straight_weights = io::read_safetensors(dir / "straight/quantized.safetensors");
+  ASSERT_EQ(resumed_weights.size(), straight_weights.size());
+  for (size_t i = 0; i < resumed_weights.size(); ++i) {
+    EXPECT_EQ(resumed_weights[i].first, straight_weights[i].first);
+    EXPECT_TRUE(at::equal(resumed_weights[i].second, straight_weights[i].second))
+        << resumed_weights[i].first;
+  }
 }
 
 TEST_F(CliFixture, TrainWritesACardThatEvalUses) {
