@@ -235,6 +235,7 @@ void run_quantize(Registered& r) {
     if (result.best_epoch) summary["best_epoch_selected_on_test_set"] = result.best_epoch->to_json();
     summary["options"] = options.to_json();
   }
+  std::string export_line;
   if (!o.no_export) {
     const auto exported = deploy::export_quantized(
         *result_model, config, card.preprocess, fs::path(o.out) / "quantized.json",
@@ -244,12 +245,15 @@ void run_quantize(Registered& r) {
                          {"weights", exported.weights.string()},
                          {"file_bytes", exported.file_bytes},
                          {"float32_bytes", exported.float32_bytes}};
-    fmt::print("exported {} ({} bytes, {:.1f}% of float32's {} bytes)\n", exported.manifest.string(),
-               exported.file_bytes, 100 * exported.ratio(), exported.float32_bytes);
+    export_line = fmt::format("integer export: {} + {} ({} bytes, {:.1f}% of float32's {} bytes)\n",
+                              exported.manifest.string(), exported.weights.filename().string(),
+                              exported.file_bytes, 100 * exported.ratio(), exported.float32_bytes);
   }
   write_json(fs::path(o.out) / "summary.json", summary);
   fmt::print("{}{}", test ? fmt::format("{}\n", "test accuracy:") : std::string(), table.render());
-  fmt::print("run folder: {}\n", o.out);
+  fmt::print("run folder: {} ({})\n", o.out,
+             ptq ? "summary.json" : "config.json, metrics.jsonl, checkpoint.pt, summary.json");
+  fmt::print("{}", export_line);
 }
 
 }  // namespace

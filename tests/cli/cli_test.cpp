@@ -134,6 +134,8 @@ TEST_F(CliFixture, DataFreeRunResumes) {
   ASSERT_EQ(first.code, 0) << first.output;
   EXPECT_THAT(first.output, HasSubstr("final epoch"));
   EXPECT_THAT(first.output, HasSubstr("selected on the test set"));
+  EXPECT_THAT(first.output, HasSubstr("checkpoint.pt"));
+  EXPECT_THAT(first.output, HasSubstr("integer export: " + out + "/quantized.json"));
   EXPECT_NE(qimera_cli(args + " --epochs 2").code, 0);  // would overwrite the run
   const auto resumed = qimera_cli(args + " --epochs 2 --resume");
   ASSERT_EQ(resumed.code, 0) << resumed.output;
