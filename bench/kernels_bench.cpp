@@ -1,8 +1,10 @@
 // Fake-quantization kernels on a ResNet-20-sized activation (batch 64 x 16 x 32 x 32): this
 // project's single-pass kernel against the same formula as an ATen composition and against
-// PyTorch's fused fake_quantize_per_tensor_affine (whose gradient is the clipped STE).
+// PyTorch's fused fake_quantize_per_tensor_affine (whose gradient is the clipped STE); and the
+// percentile observer's 99.99th percentile by partial selection against at::quantile's full sort.
 #include "qimera/core/runtime.h"
 #include "qimera/quant/fake_quantize.h"
+#include "qimera/quant/tail_quantile.h"
 
 #include <ATen/ATen.h>
 #include <benchmark/benchmark.h>
@@ -47,10 +49,22 @@ void BM_WeightPerChannel(benchmark::State& state) {
   for (auto _ : state) benchmark::DoNotOptimize(fake_quantize_weight(w, 4, Ste::Unclipped));
 }
 
+void BM_PercentileTailSelection(benchmark::State& state) {
+  const auto x = activation().reshape({-1});
+  for (auto _ : state) benchmark::DoNotOptimize(tail_quantile(x, 0.9999));
+}
+
+void BM_PercentileFullSort(benchmark::State& state) {
+  const auto x = activation().reshape({-1});
+  for (auto _ : state) benchmark::DoNotOptimize(at::quantile(x, 0.9999));
+}
+
 BENCHMARK(BM_QimeraKernel)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_AtenComposition)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_PytorchFused)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_WeightPerChannel)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_PercentileTailSelection)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_PercentileFullSort)->Unit(benchmark::kMicrosecond);
 
 }  // namespace
 

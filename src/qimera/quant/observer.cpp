@@ -1,6 +1,7 @@
 #include "qimera/quant/observer.h"
 
 #include "qimera/core/error.h"
+#include "qimera/quant/tail_quantile.h"
 
 #include <ATen/ATen.h>
 #include <nlohmann/json.hpp>
@@ -40,13 +41,13 @@ void observe_percentile(double percentile, ObserverState& s, const at::Tensor& x
   if (flat.numel() > kPercentileSample) {
     flat = flat.slice(0, 0, flat.numel(), flat.numel() / kPercentileSample);
   }
-  const auto q = at::tensor({(100.0 - percentile) / 100.0, percentile / 100.0},
-                            flat.options().dtype(at::kFloat));
-  const auto bounds = at::quantile(flat.to(at::kFloat), q);
+  flat = flat.to(at::kFloat);
+  const auto lo = tail_quantile(flat, (100.0 - percentile) / 100.0);
+  const auto hi = tail_quantile(flat, percentile / 100.0);
   s.aux.add_(1);
   // Running mean: m += (v - m) / n.
-  s.lo.add_((bounds[0] - s.lo) / s.aux);
-  s.hi.add_((bounds[1] - s.hi) / s.aux);
+  s.lo.add_((lo - s.lo) / s.aux);
+  s.hi.add_((hi - s.hi) / s.aux);
 }
 
 }  // namespace
