@@ -149,14 +149,8 @@ TEST_F(CliFixture, DataFreeRunResumes) {
   const std::string straight_args = args.substr(0, args.find(" --out ")) + " --out " +
                                     (dir / "straight").string() + common + " --epochs 2";
   ASSERT_EQ(qimera_cli(straight_args).code, 0);
-  const auto resumed_weights = io::read_safetensors(dir / "qimera/quantized.safetensors");
-  const auto straight_weights = io::read_safetensors(dir / "straight/quantized.safetensors");
-  ASSERT_EQ(resumed_weights.size(), straight_weights.size());
-  for (size_t i = 0; i < resumed_weights.size(); ++i) {
-    EXPECT_EQ(resumed_weights[i].first, straight_weights[i].first);
-    EXPECT_TRUE(at::equal(resumed_weights[i].second, straight_weights[i].second))
-        << resumed_weights[i].first;
-  }
+  testing::expect_same_state(io::read_safetensors(dir / "qimera/quantized.safetensors"),
+                             io::read_safetensors(dir / "straight/quantized.safetensors"));
 }
 
 TEST_F(CliFixture, TrainWritesACardThatEvalUses) {

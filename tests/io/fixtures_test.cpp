@@ -91,11 +91,7 @@ TEST(Fixtures, SafetensorsFileHasPyTorchsKeysDtypesAndShapes) {
 TEST(Fixtures, BothFormatsHoldBitIdenticalTensors) {
   const StateDict zip = read_state_dict(fixture("resnet20_cifar10_formula.pt"));
   const StateDict safetensors = read_state_dict(fixture("resnet20_cifar10_formula.safetensors"));
-  ASSERT_EQ(zip.size(), safetensors.size());
-  for (size_t i = 0; i < zip.size(); ++i) {
-    EXPECT_EQ(zip[i].first, safetensors[i].first);
-    EXPECT_TRUE(at::equal(zip[i].second, safetensors[i].second)) << zip[i].first;
-  }
+  testing::expect_same_state(zip, safetensors);
 }
 
 TEST(Fixtures, ValuesFollowTheFormula) {

@@ -2,6 +2,7 @@
 // levels, registered in an order that tells PyTorch's order apart from LibTorch's.
 #include "qimera/core/error.h"
 #include "qimera/io/state_dict.h"
+#include "support/test_support.h"
 
 #include <ATen/ATen.h>
 #include <gmock/gmock.h>
@@ -94,10 +95,7 @@ TEST(LoadStateDict, RoundTripsEveryTensor) {
   EXPECT_THAT(report.missing, ::testing::IsEmpty());
   EXPECT_THAT(report.unexpected, ::testing::IsEmpty());
   EXPECT_EQ(report.loaded, keys_of(values));
-  const StateDict loaded = state_dict_of(*target);
-  for (size_t i = 0; i < loaded.size(); ++i) {
-    EXPECT_TRUE(at::equal(loaded[i].second, values[i].second)) << loaded[i].first;
-  }
+  testing::expect_same_state(state_dict_of(*target), values);
   EXPECT_TRUE(target->named_parameters()["scale"].requires_grad());
 }
 

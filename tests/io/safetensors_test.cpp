@@ -61,13 +61,7 @@ TEST(Safetensors, RoundTripKeepsOrderDtypesShapesValuesAndMetadata) {
   write_safetensors(dir / "all.safetensors", original, metadata);
   std::map<std::string, std::string> read_metadata = {{"stale", "entry"}};
   const StateDict copy = read_safetensors(dir / "all.safetensors", &read_metadata);
-  ASSERT_EQ(copy.size(), original.size());
-  for (size_t i = 0; i < copy.size(); ++i) {
-    EXPECT_EQ(copy[i].first, original[i].first);
-    EXPECT_EQ(copy[i].second.scalar_type(), original[i].second.scalar_type()) << copy[i].first;
-    EXPECT_EQ(copy[i].second.sizes(), original[i].second.sizes()) << copy[i].first;
-    EXPECT_TRUE(at::equal(copy[i].second, original[i].second)) << copy[i].first;
-  }
+  testing::expect_same_state(copy, original);
   EXPECT_EQ(read_metadata, metadata);
   EXPECT_TRUE(read_safetensors(dir / "all.safetensors").size() == original.size());
 }

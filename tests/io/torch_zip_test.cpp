@@ -54,11 +54,7 @@ TEST(TorchZip, RewrittenArchiveReadsLikeTheOriginal) {
   write_archive(dir / "copy.pt", records);
   const StateDict copy = read_state_dict(dir / "copy.pt");
   const StateDict original = read_torch_zip(fixture("resnet20_cifar10_formula.pt"));
-  ASSERT_EQ(copy.size(), original.size());
-  for (size_t i = 0; i < copy.size(); ++i) {
-    EXPECT_EQ(copy[i].first, original[i].first);
-    EXPECT_TRUE(at::equal(copy[i].second, original[i].second));
-  }
+  testing::expect_same_state(copy, original);
 }
 
 // Python's pickle would run os.system("ls") here.

@@ -3,6 +3,7 @@
 #include "qimera/core/json_file.h"
 
 #include <ATen/ATen.h>
+#include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 #include <torch/nn/module.h>
 
@@ -18,6 +19,18 @@ namespace qimera::testing {
 namespace fs = std::filesystem;
 
 fs::path fixture(const std::string& name) { return fs::path(QIMERA_FIXTURES_DIR) / name; }
+
+void expect_same_state(const std::vector<std::pair<std::string, at::Tensor>>& actual,
+                       const std::vector<std::pair<std::string, at::Tensor>>& expected) {
+  ASSERT_EQ(actual.size(), expected.size());
+  for (size_t i = 0; i < actual.size(); ++i) {
+    const auto& [name, tensor] = actual[i];
+    EXPECT_EQ(name, expected[i].first);
+    EXPECT_EQ(tensor.scalar_type(), expected[i].second.scalar_type()) << name;
+    EXPECT_EQ(tensor.sizes(), expected[i].second.sizes()) << name;
+    EXPECT_TRUE(at::equal(tensor, expected[i].second)) << name;
+  }
+}
 
 const nlohmann::json& parity() {
   static const nlohmann::json value = read_json(fixture("parity.json"));

@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace torch::nn {
@@ -33,6 +34,11 @@ class TempDir {
  private:
   std::filesystem::path path_;
 };
+
+/// Expects two state dicts (io::StateDict) to hold the same names, dtypes, shapes and values, in
+/// the same order; a failure names the entry.
+void expect_same_state(const std::vector<std::pair<std::string, at::Tensor>>& actual,
+                       const std::vector<std::pair<std::string, at::Tensor>>& expected);
 
 /// Writes raw bytes to a file.
 void write_bytes(const std::filesystem::path& path, const std::string& bytes);
