@@ -14,7 +14,7 @@
 #include "qimera/core/runtime.h"
 #include "qimera/core/table.h"
 #include "qimera/generator/latents.h"
-#include "qimera/methods/data_free.h"
+#include "qimera/methods/gdfq_family.h"
 #include "qimera/methods/losses.h"
 #include "qimera/models/zoo.h"
 
@@ -116,15 +116,19 @@ void run(const Settings& s, int64_t batch, const c10::Device& device) {
   auto teacher = models::build_model(models::preset_spec("resnet20_cifar10"));
   teacher->to(device);
   teacher->eval();
-  methods::DataFreeOptions o;
-  o.batch_size = batch;
-  o.warmup_epochs = 0;
-  o.observe_epochs = 1;
-  o.superposition = {2, 0.4};
-  methods::DataFreeTrainer trainer(teacher, o, device);
-  trainer.begin_epoch(0);
-  for (int i = 0; i < 3; ++i) trainer.step(0);  // activation ranges from a few batches
-  trainer.begin_epoch(1);                        // ranges fixed, Q trains: the steady state
+  methods::GdfqOptions o(generator::GeneratorArch::Qimera, {generator::GeneratorArch::Qimera});
+  o.schedule.batch_size = batch;
+  o.schedule.warmup_epochs = 0;
+  o.schedule.observe_epochs = 1;
+  methods::QimeraAdditions additions;
+  additions.superposition = {2, 0.4};
+  auto trainer_ptr = methods::make_gdfq_family_trainer(o, &additions, nullptr, teacher, device);
+  auto& trainer = *trainer_ptr;
+  methods::MetricSums metrics;
+  trainer.begin_epoch(0, 1.0);
+  for (int i = 0; i < 3; ++i) trainer.iteration(0, metrics);  // activation ranges from a few batches
+  trainer.end_epoch(0);
+  trainer.begin_epoch(1, 1.0);  // ranges fixed, Q trains: the steady state
 
   // Per-phase breakdown: synchronise and read the clock at every phase boundary.
   std::map<std::string, double> phases;
@@ -133,7 +137,7 @@ void run(const Settings& s, int64_t batch, const c10::Device& device) {
     for (int i = 0; i < s.iterations; ++i) {
       sync(device);
       auto last = Clock::now();
-      trainer.step(1, [&](const char* phase) {
+      trainer.iteration(1, metrics, [&](const char* phase) {
         sync(device);
         const auto now = Clock::now();
         if (!phases.count(phase)) order.push_back(phase);
@@ -154,10 +158,9 @@ void run(const Settings& s, int64_t batch, const c10::Device& device) {
   const auto labels = at::randint(10, {batch}, at::TensorOptions(device).dtype(at::kLong));
   std::vector<double> iterations, generators, input_grads, trains;
   for (int round = 0; round < s.rounds; ++round) {
-    iterations.push_back(time_ms(device, s.iterations, [&] { trainer.step(1); }));
+    iterations.push_back(time_ms(device, s.iterations, [&] { trainer.iteration(1, metrics); }));
     generators.push_back(time_ms(device, s.iterations, [&] {
-      const auto latents = generator::sample_latents(batch, spec.num_classes, teacher->feature_dim(),
-                                                     o.superposition, device);
+      const auto latents = generator->sample(batch, additions.superposition, device);
       generator->zero_grad();
       generator->forward(latents).square().mean().backward();
     }));

@@ -1,11 +1,14 @@
 #!/usr/bin/env python3
-"""Mean +- sample std over seeds of the final-epoch accuracies in qimera run folders.
+"""Mean +- sample std over seeds of the accuracies in qimera run folders.
 
 Usage: summarize-runs.py RUN_DIR...   (each holding the summary.json that `qimera quantize` writes)
-Runs are grouped by the label "<method> <bits>[ <calibration>]"; the std uses n - 1. The naive
-starting point depends only on the seed, so runs of several methods with one seed count it once.
+Every row of a run's result table ("naive 4w4a", "qimera 4w4a final epoch", ...) is grouped with the
+same row of the other runs; the std uses n - 1. The naive starting point depends only on the seed,
+so runs of several methods with one seed count it once. Epoch numbers in notes are dropped so that
+best epochs of different seeds group together.
 """
 import json
+import re
 import statistics
 import sys
 from collections import defaultdict
@@ -13,17 +16,11 @@ from collections import defaultdict
 
 def rows(summary):
     """(label, top-1) pairs one run folder contributes."""
-    q = summary["quantization"]
-    bits = f'{q["weight_bits"]}w{q["act_bits"]}a'
-    if "ptq" in summary:
-        yield f'ptq {bits} ({summary["ptq"]["calibration"]})', summary["ptq"]["test"]["top1"]
-        return
-    yield f'naive {bits}', summary["naive"]["top1"]
-    final = summary["final_epoch"]
-    yield f'{summary["method"]} {bits} final epoch', final["test_top1"]
-    best = summary.get("best_epoch_selected_on_test_set")
-    if best:
-        yield f'{summary["method"]} {bits} best epoch (selected on the test set)', best["test_top1"]
+    for row in summary["rows"]:
+        if "top1" not in row or row["label"] == "full precision":
+            continue
+        note = re.sub(r"\s*\(\d+\)", "", row["note"])
+        yield f'{row["label"]} ({note})' if note else row["label"], row["top1"]
 
 
 def main(dirs):
@@ -31,10 +28,12 @@ def main(dirs):
     for d in dirs:
         with open(f"{d}/summary.json") as f:
             summary = json.load(f)
-        seed = summary.get("options", {}).get("seed", d)
+        seed = summary.get("seed", d)
         for label, top1 in rows(summary):
             key = seed if label.startswith("naive") else d
             groups[label][key] = top1
+    print("| result | top-1 % mean +- std | runs | per run |")
+    print("|---|---|---|---|")
     for label, by_run in groups.items():
         values = list(by_run.values())
         std = statistics.stdev(values) if len(values) > 1 else float("nan")

@@ -73,8 +73,14 @@ TEST(Cli, HelpExplainsEveryCommandAndFlag) {
   EXPECT_EQ(quantize.code, 0);
   for (const char* flag : {"--se-k", "--se-p", "--dm", "--embedding-init", "--observer", "--wbits",
                            "--layer", "--resume", "--on-nan", "--calib-data", "fmnist-short",
-                           "reference-cifar100-4w4a"}) {
+                           "reference-cifar100-4w4a", "--zeroq-finetune", "--mix-alpha",
+                           "--mix-generator-loss", "--generator", "--zaq-q-steps", "--rho"}) {
     EXPECT_THAT(quantize.output, HasSubstr(flag));
+  }
+  // Every method is listed with its description.
+  for (const char* method : {"ptq:", "zeroq:", "gdfq:", "gdfq-mixup:", "gdfq-cutmix:", "zaq:", "qimera:",
+                             "qimera-zaq:"}) {
+    EXPECT_THAT(quantize.output, HasSubstr(method));
   }
   EXPECT_NE(qimera_cli("frobnicate").code, 0);
 }
@@ -113,7 +119,8 @@ TEST_F(CliFixture, PtqExportsAModelThatEvalReadsBackWithTheSameAccuracy) {
                             " --model " + card_path + " --out " + out + common);
   ASSERT_EQ(q.code, 0) << q.output;
   const auto summary = read_json(dir / "ptq/summary.json");
-  const double ptq_top1 = summary["ptq"]["test"]["top1"];
+  const double ptq_top1 = summary["rows"].back()["top1"];
+  EXPECT_EQ(summary["rows"].back()["label"], "ptq 5w5a");
   EXPECT_EQ(summary["quantization"]["observer"]["kind"], "minmax");  // the one that calibrated
   const auto e = qimera_cli("eval --model " + out + "/quantized.json --data " + data + " --json " +
                             (dir / "e.json").string() + common);
@@ -144,6 +151,20 @@ TEST_F(CliFixture, DataFreeRunResumes) {
   for (std::string line; std::getline(metrics, line);) ++lines;
   EXPECT_EQ(lines, 2);
   EXPECT_EQ(read_json(dir / "qimera/config.json")["options"]["epochs"], 2);
+  // Resuming with other quantization flags is refused, naming them; so is resuming nothing.
+  const auto changed = qimera_cli(args + " --epochs 2 --resume --wbits 2 --abits 8");
+  EXPECT_EQ(changed.code, 1);
+  EXPECT_THAT(changed.output, HasSubstr("--wbits 4 (saved) vs 2 (now)"));
+  EXPECT_THAT(changed.output, HasSubstr("--abits 4 (saved) vs 8 (now)"));
+  const auto nothing = qimera_cli("quantize --resume --model " + card_path + " --out " +
+                                  (dir / "nothing").string() + common);
+  EXPECT_EQ(nothing.code, 1);
+  EXPECT_THAT(nothing.output, HasSubstr("nothing to resume"));
+  // A flag the method does not have is an error, not silently ignored.
+  const auto foreign = qimera_cli("quantize --method gdfq --se-k 3 --model " + card_path + " --out " +
+                                  (dir / "foreign").string() + common);
+  EXPECT_EQ(foreign.code, 1);
+  EXPECT_THAT(foreign.output, HasSubstr("--se-k does not apply to --method gdfq"));
 
   // The same two epochs without the interruption export the same integer weights.
   const std::string straight_args = args.substr(0, args.find(" --out ")) + " --out " +

@@ -62,7 +62,7 @@ TEST(GeneratorOptions, Validates) {
   EXPECT_THAT(message(GeneratorOptions(10, 0, 3, 64)), HasSubstr("multiple of 4"));
   EXPECT_THAT(message(GeneratorOptions(0, 32, 3, 64)), HasSubstr("num_classes"));
   EXPECT_THAT(message(GeneratorOptions(10, 32, 0, 64)), HasSubstr("channels"));
-  EXPECT_THAT(message(GeneratorOptions(10, 32, 3, 1)), HasSubstr("embedding_dim"));
+  EXPECT_THAT(message(GeneratorOptions(10, 32, 3, 1)), HasSubstr("latent_dim"));
   auto dm = GeneratorOptions(10, 32, 3, 64);
   dm.disentangle = true;
   dm.disentangle_dim = 0;
@@ -88,7 +88,7 @@ TEST(GeneratorOptions, JsonRoundTrip) {
   EXPECT_EQ(back.embedding_init, EmbeddingInit::Extracted);
 
   const auto minimal = GeneratorOptions::from_json(
-      {{"num_classes", 10}, {"image_size", 32}, {"channels", 3}, {"embedding_dim", 64}});
+      {{"num_classes", 10}, {"image_size", 32}, {"channels", 3}, {"latent_dim", 64}});
   EXPECT_FALSE(minimal.disentangle);
   EXPECT_EQ(minimal.disentangle_dim, 100);
   EXPECT_EQ(minimal.embedding_init, EmbeddingInit::Random);
@@ -187,7 +187,7 @@ TEST(Generator, OutputShapes) {
     Generator g(c.options);
     const auto& o = c.options;
     for (double p : {0.0, 1.0}) {
-      const auto batch = sample_latents(5, o.num_classes, o.embedding_dim, se(3, p), at::kCPU);
+      const auto batch = sample_latents(5, o.num_classes, o.latent_dim, se(3, p), at::kCPU);
       ASSERT_EQ(batch.superposed(), p == 1.0);
       EXPECT_EQ(g->embed(batch).sizes(), (at::IntArrayRef{5, o.input_width()}));
       const auto images = g->forward(batch);
@@ -250,7 +250,7 @@ void expect_gradients(Generator& g, bool embeddings_frozen) {
   for (double p : {0.0, 1.0}) {
     SCOPED_TRACE(p);
     g->zero_grad();
-    const auto batch = sample_latents(6, o.num_classes, o.embedding_dim, se(2, p), at::kCPU);
+    const auto batch = sample_latents(6, o.num_classes, o.latent_dim, se(2, p), at::kCPU);
     const auto images = g->forward(batch);
     // A random projection: the sum of a BN output would have no gradient at all.
     (images * at::randn(images.sizes())).sum().backward();

@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "qimera/core/error.h"
+#include "qimera/generator/architecture.h"
 #include "qimera/generator/generator.h"
 #include "support/test_support.h"
 
@@ -181,6 +183,89 @@ TEST(GeneratorParity, StateDictKeysMatchReference) {
   EXPECT_EQ(state_keys(*b), conditional);
 }
 
+// GDFQ's CIFAR generator as published (noise times the class embedding) and ZAQ's (noise only,
+// every BN eps 1e-5), re-typed in PyTorch from their repositories (script at the end of this file).
+struct OtherGolden {
+  LatentInput input;
+  int64_t latent_dim;
+  double body_eps;
+  double abs_sum, dot;
+  std::vector<float> first, running_mean;
+};
+
+void expect_matches(const OtherGolden& c, const LatentBatch& batch) {
+  GeneratorOptions o(C, S, CH, c.latent_dim);
+  o.input = c.input;
+  o.body_eps = c.body_eps;
+  Generator g(o);
+  fill(*g);
+  const auto w = sine_tensor({4, CH, S, S}, 0.2, 0.013).to(at::kDouble);
+  const auto images = g->forward(batch).to(at::kDouble);
+  EXPECT_NEAR(images.abs().sum().item<double>(), c.abs_sum, 1e-5 * c.abs_sum);
+  EXPECT_NEAR((images * w).sum().item<double>(), c.dot, 1e-3);
+  EXPECT_TRUE(at::allclose(images.flatten().slice(0, 0, 6).to(at::kFloat), floats(c.first), 1e-4, 1e-5))
+      << images.flatten().slice(0, 0, 6);
+  EXPECT_TRUE(at::allclose(g->named_buffers()["conv_blocks1.1.running_mean"].slice(0, 0, 4),
+                           floats(c.running_mean), 1e-4, 1e-6));
+}
+
+TEST(GeneratorParity, GdfqsPublishedGeneratorMatchesPyTorch) {
+  LatentBatch b;
+  b.labels = at::tensor(std::vector<int64_t>{0, 2, 1, 2});
+  b.noise = sine_tensor({4, 6});
+  expect_matches({LatentInput::Product, 6, 0.8, 346.382145, -11.3574318,
+                  {0.871715307, -0.858543336, -0.644883215, -0.730710924, -0.804087281, -0.832308948},
+                  {0.0508893616, 0.0413864106, 0.0248484053, 0.00861082878}},
+                 b);
+}
+
+TEST(GeneratorParity, ZaqsGeneratorMatchesPyTorch) {
+  LatentBatch b;
+  b.noise = sine_tensor({4, 5}, 0.5, 0.011);
+  expect_matches({LatentInput::Noise, 5, 1e-5, 402.684901, 7.66450606,
+                  {-0.463593096, -0.905720472, -0.692400634, -0.397001415, 0.0688690618, 0.553667963},
+                  {0.0507694855, 0.0421221592, 0.0239902791, 0.00901576411}},
+                 b);
+}
+
+TEST(GeneratorParity, RegistryBuildsEachPapersGenerator) {
+  const GeneratorTarget cifar{10, 32, 3, 64, false};
+  const auto gdfq = generator_options(GeneratorArch::Gdfq, cifar);
+  EXPECT_EQ(gdfq.input, LatentInput::Product);
+  EXPECT_EQ(gdfq.latent_dim, 100);
+  EXPECT_EQ(gdfq.body_eps, 0.8);
+  const auto imagenet = generator_options(GeneratorArch::Gdfq, {1000, 224, 3, 512, true});
+  EXPECT_EQ(imagenet.input, LatentInput::Noise);  // labels only through conditional BN
+  EXPECT_TRUE(imagenet.uses_labels());
+  const auto zaq = generator_options(GeneratorArch::Zaq, cifar);
+  EXPECT_EQ(zaq.input, LatentInput::Noise);
+  EXPECT_EQ(zaq.latent_dim, 256);
+  EXPECT_EQ(zaq.body_eps, 1e-5);
+  EXPECT_FALSE(zaq.uses_labels());
+  const auto qimera = generator_options(GeneratorArch::Qimera, cifar);
+  EXPECT_EQ(qimera.latent_dim, 64);
+  EXPECT_EQ(qimera.input, LatentInput::Embedding);
+  // GDFQ's and ZAQ's state dicts: Qimera's plain keys without fc_reducer (and label_emb for ZAQ).
+  Generator g(gdfq), z(zaq);
+  EXPECT_TRUE(state_keys(*g).count("label_emb.weight"));
+  EXPECT_FALSE(state_keys(*g).count("fc_reducer.weight"));
+  EXPECT_FALSE(state_keys(*z).count("label_emb.weight"));
+  EXPECT_EQ(state_keys(*z).size(), state_keys(*g).size() - 1);
+  // AutoReCon is listed, with the reason it cannot be built.
+  try {
+    parse_generator_arch("autorecon");
+    FAIL() << "autorecon parsed";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("not published"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(generator_options(GeneratorArch::AutoReCon, cifar), Error);
+  // A label-free generator takes no labels and samples noise only.
+  const auto batch = z->sample(3, {2, 0.0}, at::kCPU);
+  EXPECT_FALSE(batch.labels.defined());
+  EXPECT_EQ(batch.noise.sizes(), (at::IntArrayRef{3, 256}));
+  EXPECT_THROW(z->sample(3, {2, 0.4}, at::kCPU), Error);
+}
+
 }  // namespace
 }  // namespace qimera::generator
 
@@ -269,4 +354,45 @@ for cond in (False, True):
             rm = g.conv_blocks1[1].running_mean if not cond else g.conv_blocks1_1.running_mean
             print('    {%s, %d, %s, %s, %.9g, %.9g, %s, %s},' % (str(cond).lower(), d, str(sup).lower(), fmt(e[:2]),
                   img.abs().sum(), (img * w.double()).sum(), fmt(img.flatten()[:6]), fmt(rm[:4])))
+
+
+The GDFQ and ZAQ goldens (same fill, sine and fmt):
+
+class GdfqGen(nn.Module):  # xushoukai/GDFQ, CIFAR generator
+    def __init__(self, C, S, ch, D):
+        super().__init__()
+        self.init_size = S // 4
+        self.label_emb = nn.Embedding(C, D)
+        self.l1 = nn.Sequential(nn.Linear(D, 128 * self.init_size ** 2))
+        self.conv_blocks0 = nn.Sequential(nn.BatchNorm2d(128))
+        self.conv_blocks1 = nn.Sequential(nn.Conv2d(128, 128, 3, 1, 1), nn.BatchNorm2d(128, 0.8), nn.LeakyReLU(0.2))
+        self.conv_blocks2 = nn.Sequential(nn.Conv2d(128, 64, 3, 1, 1), nn.BatchNorm2d(64, 0.8), nn.LeakyReLU(0.2),
+                                          nn.Conv2d(64, ch, 3, 1, 1), nn.Tanh(), nn.BatchNorm2d(ch, affine=False))
+    def forward(self, z, labels):
+        out = self.l1(torch.mul(self.label_emb(labels), z))
+        out = out.view(out.shape[0], 128, self.init_size, self.init_size)
+        img = F.interpolate(self.conv_blocks0(out), scale_factor=2)
+        img = F.interpolate(self.conv_blocks1(img), scale_factor=2)
+        return self.conv_blocks2(img)
+class ZaqGen(nn.Module):  # FLHonker/ZAQ-code network/gan.py
+    def __init__(self, nz, ch, S, ngf=64):
+        super().__init__()
+        self.init_size = S // 4
+        self.l1 = nn.Sequential(nn.Linear(nz, ngf * 2 * self.init_size ** 2))
+        self.conv_blocks0 = nn.Sequential(nn.BatchNorm2d(ngf * 2))
+        self.conv_blocks1 = nn.Sequential(nn.Conv2d(ngf * 2, ngf * 2, 3, 1, 1), nn.BatchNorm2d(ngf * 2), nn.LeakyReLU(0.2))
+        self.conv_blocks2 = nn.Sequential(nn.Conv2d(ngf * 2, ngf, 3, 1, 1), nn.BatchNorm2d(ngf), nn.LeakyReLU(0.2),
+                                          nn.Conv2d(ngf, ch, 3, 1, 1), nn.Tanh(), nn.BatchNorm2d(ch, affine=False))
+    def forward(self, z):
+        out = self.l1(z.view(z.shape[0], -1)).view(z.shape[0], -1, self.init_size, self.init_size)
+        img = F.interpolate(self.conv_blocks0(out), scale_factor=2)
+        img = F.interpolate(self.conv_blocks1(img), scale_factor=2)
+        return self.conv_blocks2(img)
+w = sine((4, CH, S, S), 0.2, 0.013).double()
+g = GdfqGen(C, S, CH, 6); fill(g); g.train()
+img = g(sine((4, 6)), torch.tensor([0, 2, 1, 2])).double()
+print(img.abs().sum(), (img * w).sum(), fmt(img.flatten()[:6]), fmt(g.conv_blocks1[1].running_mean[:4]))
+z = ZaqGen(5, CH, S); fill(z); z.train()
+img = z(sine((4, 5), 0.5, 0.011)).double()
+print(img.abs().sum(), (img * w).sum(), fmt(img.flatten()[:6]), fmt(z.conv_blocks1[1].running_mean[:4]))
 */

@@ -2,10 +2,13 @@
 
 #include "qimera/data/loader.h"
 #include "qimera/models/zoo.h"
+#include "qimera/methods/method.h"
 
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/optim/sgd.h>
+
+#include <map>
 
 namespace qimera::methods::testing {
 namespace {
@@ -40,6 +43,14 @@ data::Preprocess pattern_preprocess() {
 }
 
 models::Classifier trained_tiny_teacher(int64_t classes, int64_t size) {
+  // Trained once per program and size (seconds each); callers that change it take a clone.
+  static std::map<std::pair<int64_t, int64_t>, models::Classifier> trained;
+  auto& model = trained[{classes, size}];
+  if (!model) model = train_tiny_teacher(classes, size);
+  return model;
+}
+
+models::Classifier train_tiny_teacher(int64_t classes, int64_t size) {
   at::manual_seed(0);
   auto model = models::build_model(models::ModelSpec{models::Arch::ResNet20Cifar, classes, 1, size});
   auto dataset = pattern_dataset(classes, 100, size, 1);
@@ -62,6 +73,25 @@ models::Classifier trained_tiny_teacher(int64_t classes, int64_t size) {
   }
   model->eval();
   return model;
+}
+
+MethodOutcome run_method_named(const std::string& method, const nlohmann::json& options,
+                               models::Classifier teacher, const std::filesystem::path& dir,
+                               data::BatchLoader* test, bool resume, c10::Device device) {
+  const auto& info = find_method(method);
+  auto m = info.make();
+  const Describe describe = [&](OptionVisitor& v) { m->describe(v); };
+  apply_json(describe, options, "test options");
+  m->validate();
+  MethodContext context;
+  context.teacher = std::move(teacher);
+  context.device = device;
+  context.test = test;
+  context.folder = RunFolder{dir};
+  context.resume = resume;
+  context.preprocess = pattern_preprocess();
+  context.workers = 0;
+  return run_method(info, *m, context);
 }
 
 }  // namespace qimera::methods::testing

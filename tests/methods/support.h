@@ -18,6 +18,24 @@ std::shared_ptr<data::TensorDataset> pattern_dataset(int64_t classes, int64_t pe
 data::Preprocess pattern_preprocess();
 
 /// ResNet-20 (1 channel, `size` pixels) trained for a few epochs on pattern_dataset; eval mode.
+/// Shared within a test program: clone it before changing it.
 models::Classifier trained_tiny_teacher(int64_t classes, int64_t size);
+/// The same, trained anew.
+models::Classifier train_tiny_teacher(int64_t classes, int64_t size);
+
+}  // namespace qimera::methods::testing
+
+#include "qimera/methods/method.h"
+
+#include <filesystem>
+
+namespace qimera::methods::testing {
+
+/// Runs the registry's `method` with its defaults patched by `options` (a flat JSON object) on
+/// `teacher` in `dir` (a new run, or resumed), evaluating on `test` when given.
+MethodOutcome run_method_named(const std::string& method, const nlohmann::json& options,
+                               models::Classifier teacher, const std::filesystem::path& dir,
+                               data::BatchLoader* test, bool resume = false,
+                               c10::Device device = c10::kCPU);
 
 }  // namespace qimera::methods::testing

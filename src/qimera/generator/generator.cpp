@@ -16,8 +16,6 @@ namespace {
 
 constexpr int64_t kBodyChannels = 128;  // channels of the body's first feature maps
 constexpr double kSlope = 0.2;          // LeakyReLU negative slope
-// `BatchNorm2d(128, 0.8)` in the reference passes 0.8 as eps (the second positional argument).
-constexpr double kBodyEps = 0.8;
 
 std::string shape_text(const at::Tensor& t) { return t.defined() ? c10::str(t.sizes()) : "none"; }
 
@@ -40,6 +38,26 @@ std::string_view to_string(EmbeddingInit init) {
   fail("unknown EmbeddingInit value {}", static_cast<int>(init));
 }
 
+std::string_view to_string(LatentInput input) {
+  switch (input) {
+    case LatentInput::Embedding:
+      return "embedding";
+    case LatentInput::Product:
+      return "product";
+    case LatentInput::Noise:
+      return "noise";
+  }
+  fail("unknown LatentInput value {}", static_cast<int>(input));
+}
+
+LatentInput parse_latent_input(std::string_view text) {
+  for (auto input : {LatentInput::Embedding, LatentInput::Product, LatentInput::Noise}) {
+    if (text == to_string(input)) return input;
+  }
+  fail("unknown generator input '{}': use 'embedding' (Qimera), 'product' (GDFQ) or 'noise' (ZAQ)",
+       text);
+}
+
 EmbeddingInit parse_embedding_init(std::string_view text) {
   for (auto init : {EmbeddingInit::Random, EmbeddingInit::Extracted}) {
     if (text == to_string(init)) return init;
@@ -58,21 +76,29 @@ void GeneratorOptions::validate() const {
           image_size);
   require(channels >= 1, "generator: channels must be at least 1, got {}", channels);
   // The normalizer standardizes each sample over its D entries: one entry has no spread.
-  require(embedding_dim >= 2,
-          "generator: embedding_dim must be at least 2, got {} (use the teacher's penultimate "
+  require(latent_dim >= 2,
+          "generator: latent_dim must be at least 2, got {} (use the teacher's penultimate "
           "feature width, e.g. 64 for ResNet-20)",
-          embedding_dim);
+          latent_dim);
   require(
       !disentangle || disentangle_dim >= 1,
       "generator: disentangle_dim must be at least 1 with DM on, got {} (the reference uses 100)",
       disentangle_dim);
+  require(body_eps > 0, "generator: body_eps must be positive, got {}", body_eps);
+  const bool embedding = input == LatentInput::Embedding;
+  require(embedding || (!disentangle && embedding_init == EmbeddingInit::Random),
+          "generator: DM and EEI need Qimera's embedding input, not '{}'", to_string(input));
+  require(input != LatentInput::Noise || !freeze_embeddings,
+          "generator: a noise input has no embeddings to freeze");
 }
 
 nlohmann::json GeneratorOptions::to_json() const {
   return {{"num_classes", num_classes},
           {"image_size", image_size},
           {"channels", channels},
-          {"embedding_dim", embedding_dim},
+          {"latent_dim", latent_dim},
+          {"input", std::string(to_string(input))},
+          {"body_eps", body_eps},
           {"disentangle", disentangle},
           {"disentangle_dim", disentangle_dim},
           {"conditional_bn", conditional_bn},
@@ -94,11 +120,17 @@ GeneratorOptions GeneratorOptions::from_json(const nlohmann::json& json) {
     return json.at(key).get<bool>();
   };
   GeneratorOptions options(integer("num_classes"), integer("image_size"), integer("channels"),
-                           integer("embedding_dim"));
+                           integer("latent_dim"));
   for (const auto& [key, value] : json.items()) {
     if (key == "num_classes" || key == "image_size" || key == "channels" ||
-        key == "embedding_dim") {
+        key == "latent_dim") {
       continue;
+    } else if (key == "input") {
+      require(value.is_string(), "generator option 'input' must be a string");
+      options.input = parse_latent_input(value.get<std::string>());
+    } else if (key == "body_eps") {
+      require(value.is_number(), "generator option 'body_eps' must be a number");
+      options.body_eps = value.get<double>();
     } else if (key == "disentangle") {
       options.disentangle = boolean("disentangle");
     } else if (key == "disentangle_dim") {
@@ -114,8 +146,8 @@ GeneratorOptions GeneratorOptions::from_json(const nlohmann::json& json) {
     } else {
       fail(
           "unknown generator option '{}' (known: num_classes, image_size, channels, "
-          "embedding_dim, disentangle, disentangle_dim, conditional_bn, embedding_init, "
-          "freeze_embeddings)",
+          "latent_dim, input, body_eps, disentangle, disentangle_dim, conditional_bn, "
+          "embedding_init, freeze_embeddings)",
           key);
     }
   }
@@ -142,10 +174,12 @@ GeneratorImpl::GeneratorImpl(GeneratorOptions options) : options_(std::move(opti
   namespace nn = torch::nn;
 
   // Registration order and names follow the reference, so state dicts line up key for key.
-  label_emb_ = register_module("label_emb", nn::Embedding(o.num_classes, o.embedding_dim));
-  if (o.freeze_embeddings) label_emb_->weight.set_requires_grad(false);
+  if (o.input != LatentInput::Noise) {
+    label_emb_ = register_module("label_emb", nn::Embedding(o.num_classes, o.latent_dim));
+    if (o.freeze_embeddings) label_emb_->weight.set_requires_grad(false);
+  }
   if (o.disentangle) {
-    fc_reducer_ = register_module("fc_reducer", nn::Linear(o.embedding_dim, o.disentangle_dim));
+    fc_reducer_ = register_module("fc_reducer", nn::Linear(o.latent_dim, o.disentangle_dim));
   }
   l1_ = nn::Linear(o.input_width(), kBodyChannels * o.init_size() * o.init_size());
   register_module("l1", nn::Sequential(l1_));
@@ -160,8 +194,8 @@ GeneratorImpl::GeneratorImpl(GeneratorOptions options) : options_(std::move(opti
 
   if (!o.conditional_bn) {
     bn_[0] = nn::BatchNorm2d(nn::BatchNorm2dOptions(kBodyChannels));
-    bn_[1] = nn::BatchNorm2d(nn::BatchNorm2dOptions(kBodyChannels).eps(kBodyEps));
-    bn_[2] = nn::BatchNorm2d(nn::BatchNorm2dOptions(64).eps(kBodyEps));
+    bn_[1] = nn::BatchNorm2d(nn::BatchNorm2dOptions(kBodyChannels).eps(o.body_eps));
+    bn_[2] = nn::BatchNorm2d(nn::BatchNorm2dOptions(64).eps(o.body_eps));
     // The Sequentials only give the reference's names (conv_blocks1.0.weight ...); forward calls
     // the layers directly, sharing one body with the conditional variant.
     auto leaky = [] { return nn::LeakyReLU(nn::LeakyReLUOptions().negative_slope(kSlope)); };
@@ -177,9 +211,9 @@ GeneratorImpl::GeneratorImpl(GeneratorOptions options) : options_(std::move(opti
     };
     cbn_[0] = register_module("conv_blocks0_0", cbn(kBodyChannels, 1e-5));
     register_module("conv_blocks1_0", conv1_);
-    cbn_[1] = register_module("conv_blocks1_1", cbn(kBodyChannels, kBodyEps));
+    cbn_[1] = register_module("conv_blocks1_1", cbn(kBodyChannels, o.body_eps));
     register_module("conv_blocks2_0", conv2_);
-    cbn_[2] = register_module("conv_blocks2_1", cbn(64, kBodyEps));
+    cbn_[2] = register_module("conv_blocks2_1", cbn(64, o.body_eps));
     register_module("conv_blocks2_3", conv3_);
     register_module("conv_blocks2_5", bn_out_);
   }
@@ -187,35 +221,59 @@ GeneratorImpl::GeneratorImpl(GeneratorOptions options) : options_(std::move(opti
 
 void GeneratorImpl::check_batch(const LatentBatch& batch) const {
   const auto& o = options_;
+  require(batch.noise.defined() && batch.noise.is_floating_point() && batch.noise.dim() >= 2,
+          "generator: noise must be a floating-point tensor [B, D] or [B, K, D], got {}",
+          shape_text(batch.noise));
+  if (!o.uses_labels()) {
+    require(!batch.labels.defined() && batch.noise.sizes() == at::IntArrayRef{batch.noise.size(0), o.latent_dim},
+            "generator: this generator takes no labels, only noise [B, {}]; got labels {} and noise {}",
+            o.latent_dim, shape_text(batch.labels), shape_text(batch.noise));
+    return;
+  }
   require(batch.labels.defined() && batch.labels.scalar_type() == at::kLong,
           "generator: labels must be an int64 tensor");
-  require(batch.noise.defined() && batch.noise.is_floating_point(),
-          "generator: noise must be a floating-point tensor");
   const int64_t b = batch.labels.dim() >= 1 ? batch.labels.size(0) : 0;
   require(b >= 1, "generator: labels must be [B] or [B, K] with B >= 1, got {}",
           shape_text(batch.labels));
   if (!batch.superposed()) {
-    require(batch.labels.dim() == 1 && batch.noise.sizes() == at::IntArrayRef{b, o.embedding_dim},
+    require(batch.labels.dim() == 1 && batch.noise.sizes() == at::IntArrayRef{b, o.latent_dim},
             "generator: an ordinary batch needs labels [B] and noise [B, {}], got labels {} and "
             "noise {}",
-            o.embedding_dim, shape_text(batch.labels), shape_text(batch.noise));
+            o.latent_dim, shape_text(batch.labels), shape_text(batch.noise));
     require(!batch.mix.defined(),
             "generator: an ordinary batch (labels [B]) takes no mix weights; use labels [B, K] "
             "for superposed samples");
     return;
   }
+  require(o.input == LatentInput::Embedding,
+          "generator: superposed batches need Qimera's embedding input, not '{}'", to_string(o.input));
   const int64_t k = batch.labels.size(1);
-  require(batch.noise.sizes() == at::IntArrayRef{b, k, o.embedding_dim},
+  require(batch.noise.sizes() == at::IntArrayRef{b, k, o.latent_dim},
           "generator: a superposed batch with labels [B, K] = {} needs noise [B, K, {}], got {}",
-          shape_text(batch.labels), o.embedding_dim, shape_text(batch.noise));
+          shape_text(batch.labels), o.latent_dim, shape_text(batch.noise));
   require(batch.mix.defined() && batch.mix.is_floating_point() &&
               batch.mix.sizes() == batch.labels.sizes(),
           "generator: a superposed batch needs floating-point mix weights [B, K] = {}, got {}",
           shape_text(batch.labels), shape_text(batch.mix));
 }
 
+LatentBatch GeneratorImpl::sample(int64_t n, const SuperpositionOptions& se, c10::Device device) const {
+  require(se.p == 0 || options_.input == LatentInput::Embedding,
+          "generator: superposition (p = {}) needs Qimera's embedding input, not '{}'", se.p,
+          to_string(options_.input));
+  if (options_.uses_labels()) {
+    return sample_latents(n, options_.num_classes, options_.latent_dim, se, device);
+  }
+  require(n >= 1, "batch size must be at least 1, got {}", n);
+  LatentBatch out;
+  out.noise = at::randn({n, options_.latent_dim}, at::TensorOptions().dtype(at::kFloat).device(device));
+  return out;
+}
+
 at::Tensor GeneratorImpl::embed(const LatentBatch& batch) {
   check_batch(batch);
+  if (options_.input == LatentInput::Noise) return batch.noise;
+  if (options_.input == LatentInput::Product) return label_emb_->forward(batch.labels) * batch.noise;
   // E[y] + z (noise scale 1), normalized per sample (or per k over the batch), then DM.
   auto g = normalize_embeddings(label_emb_->forward(batch.labels) + batch.noise);
   if (fc_reducer_) g = fc_reducer_->forward(g);
@@ -249,10 +307,10 @@ void GeneratorImpl::init_embeddings_from(const at::Tensor& fc_weight) {
           to_string(o.embedding_init));
   require(fc_weight.defined() && fc_weight.is_floating_point(),
           "EEI needs the teacher's last FC weight as a floating-point tensor");
-  require(fc_weight.sizes() == at::IntArrayRef{o.num_classes, o.embedding_dim},
+  require(fc_weight.sizes() == at::IntArrayRef{o.num_classes, o.latent_dim},
           "EEI: the teacher's last FC weight is {}, the generator needs [num_classes, "
-          "embedding_dim] = [{}, {}] (squeeze a 1x1 convolution classifier's weight first)",
-          shape_text(fc_weight), o.num_classes, o.embedding_dim);
+          "latent_dim] = [{}, {}] (squeeze a 1x1 convolution classifier's weight first)",
+          shape_text(fc_weight), o.num_classes, o.latent_dim);
   at::NoGradGuard no_grad;
   label_emb_->weight.copy_(fc_weight);
 }

@@ -1,6 +1,9 @@
-// The generator of GDFQ / Qimera (method.md sections 2 to 4): class embeddings plus noise, an
-// embedding normalizer, optional disentanglement mapping (DM), superposed embeddings (SE), and an
-// ACGAN-like convolutional body, with categorical conditional batch norm for ImageNet-size images.
+// The generators of GDFQ, Qimera and ZAQ (method.md sections 2 to 4, baselines.md sections 2 and 4):
+// one ACGAN-like convolutional body behind three kinds of input stage. Qimera's: class embeddings
+// plus noise, an embedding normalizer, optional disentanglement mapping (DM) and superposed
+// embeddings (SE). GDFQ's as published: noise times the class embedding. ZAQ's: noise only, no
+// labels. Categorical conditional batch norm carries the labels for ImageNet-size images. The named
+// architectures are in generator/architecture.h.
 #pragma once
 
 #include <ATen/core/Tensor.h>
@@ -31,18 +34,31 @@ std::string_view to_string(EmbeddingInit init);
 /// Parses "random" or "extracted"; anything else is an Error that lists both.
 EmbeddingInit parse_embedding_init(std::string_view text);
 
+/// How noise and labels become the body's input.
+enum class LatentInput {
+  Embedding,  // Qimera: normalize(E[y] + z), then DM, then superposition
+  Product,    // GDFQ (CIFAR) as published: E[y] * z, no normalization
+  Noise,      // z alone: ZAQ (no labels), or GDFQ's ImageNet generator (labels only through CBN)
+};
+std::string_view to_string(LatentInput input);
+LatentInput parse_latent_input(std::string_view text);
+
 /// Example: GeneratorOptions o(100, 32, 3, 64); o.embedding_init = EmbeddingInit::Extracted;
 struct GeneratorOptions {
-  GeneratorOptions(int64_t num_classes, int64_t image_size, int64_t channels, int64_t embedding_dim)
+  GeneratorOptions(int64_t num_classes, int64_t image_size, int64_t channels, int64_t latent_dim)
       : num_classes(num_classes),
         image_size(image_size),
         channels(channels),
-        embedding_dim(embedding_dim) {}
+        latent_dim(latent_dim) {}
 
   int64_t num_classes;       // C
   int64_t image_size;        // S, divisible by 4 (the body upsamples S/4 twice)
   int64_t channels;          // image channels
-  int64_t embedding_dim;     // D: the teacher's penultimate feature width for EEI
+  int64_t latent_dim;     // D: noise (and embedding) width; the teacher's feature width for EEI
+  LatentInput input = LatentInput::Embedding;
+  // eps of the body's second and third batch norms: 0.8 in GDFQ / Qimera (`BatchNorm2d(128, 0.8)`
+  // passes eps), 1e-5 in ZAQ.
+  double body_eps = 0.8;
   bool disentangle = false;  // DM: Linear(D -> disentangle_dim) after the normalizer
   // d: the reference uses 100 for every network; the paper says 64 for CIFAR.
   int64_t disentangle_dim = 100;
@@ -53,7 +69,9 @@ struct GeneratorOptions {
   bool freeze_embeddings = false;
 
   /// Width of the body's input: d with DM, D without.
-  int64_t input_width() const { return disentangle ? disentangle_dim : embedding_dim; }
+  int64_t input_width() const { return disentangle ? disentangle_dim : latent_dim; }
+  /// Whether samples have labels (an embedding, or conditional batch norm, uses them).
+  bool uses_labels() const { return input != LatentInput::Noise || conditional_bn; }
   /// Side of the body's first feature map, S / 4.
   int64_t init_size() const { return image_size / 4; }
 
@@ -80,11 +98,17 @@ class GeneratorImpl : public torch::nn::Module {
  public:
   explicit GeneratorImpl(GeneratorOptions options);
 
-  /// Images [B, channels, S, S] for a batch drawn by sample_latents (or built by hand).
+  /// Images [B, channels, S, S] for a batch drawn by sample() (or built by hand).
   at::Tensor forward(const LatentBatch& batch);
 
-  /// The body's input [B, input_width()]: sum_k lambda_k M(normalize(E[y_k] + z_k)), or
-  /// M(normalize(E[y] + z)) for an ordinary batch (M = DM, or the identity without DM).
+  /// Draws `n` inputs on `device`: labels, noise, mix and soft targets by sample_latents when the
+  /// generator uses labels (superposed with probability se.p, which must be 0 unless the input is
+  /// an Embedding), else noise alone [n, D] from the device's default generator.
+  LatentBatch sample(int64_t n, const SuperpositionOptions& se, c10::Device device) const;
+
+  /// The body's input [B, input_width()]. Embedding: sum_k lambda_k M(normalize(E[y_k] + z_k)), or
+  /// M(normalize(E[y] + z)) for an ordinary batch (M = DM, or the identity without DM). Product:
+  /// E[y] * z. Noise: z.
   at::Tensor embed(const LatentBatch& batch);
 
   /// EEI: copies the teacher's last FC weight [C, D] into E (converted to E's dtype and device).
@@ -93,15 +117,15 @@ class GeneratorImpl : public torch::nn::Module {
 
   const GeneratorOptions& options() const { return options_; }
 
-  /// The class embedding table E [C, D].
-  const at::Tensor& embeddings() const { return label_emb_->weight; }
+  /// The class embedding table E [C, D] (undefined for a Noise input).
+  at::Tensor embeddings() const { return label_emb_ ? label_emb_->weight : at::Tensor(); }
 
  private:
   void check_batch(const LatentBatch& batch) const;
   at::Tensor body_norm(int index, const at::Tensor& x, const LatentBatch& batch);
 
   GeneratorOptions options_;
-  torch::nn::Embedding label_emb_{nullptr};
+  torch::nn::Embedding label_emb_{nullptr};  // null for a Noise input
   torch::nn::Linear fc_reducer_{nullptr};  // DM; null without it
   torch::nn::Linear l1_{nullptr};
   torch::nn::Conv2d conv1_{nullptr}, conv2_{nullptr}, conv3_{nullptr};

@@ -66,12 +66,12 @@ at::Tensor soft_targets(const at::Tensor& labels, const at::Tensor& mix, int64_t
   return at::zeros({batch, num_classes}, mix.options()).scatter_add_(1, labels, mix);
 }
 
-LatentBatch sample_latents(int64_t batch, int64_t num_classes, int64_t embedding_dim,
+LatentBatch sample_latents(int64_t batch, int64_t num_classes, int64_t latent_dim,
                            const SuperpositionOptions& superposition, c10::Device device) {
   superposition.validate();
   require(batch >= 1, "batch size must be at least 1, got {}", batch);
   require(num_classes >= 1, "num_classes must be at least 1, got {}", num_classes);
-  require(embedding_dim >= 1, "embedding_dim must be at least 1, got {}", embedding_dim);
+  require(latent_dim >= 1, "latent_dim must be at least 1, got {}", latent_dim);
 
   // As the reference: one float32 draw from the CPU generator per batch, compared with p. The draw
   // lies in [0, 1), so p = 0 never and p = 1 always superposes. A CPU tensor: item() needs no sync.
@@ -83,11 +83,11 @@ LatentBatch sample_latents(int64_t batch, int64_t num_classes, int64_t embedding
   LatentBatch out;
   if (superposed) {
     const int64_t k = superposition.k;
-    out.noise = at::randn({batch, k, embedding_dim}, real);
+    out.noise = at::randn({batch, k, latent_dim}, real);
     out.labels = at::randint(0, num_classes, {batch, k}, index);
     out.mix = at::softmax(at::randn({batch, k}, real), 1);
   } else {
-    out.noise = at::randn({batch, embedding_dim}, real);
+    out.noise = at::randn({batch, latent_dim}, real);
     out.labels = at::randint(0, num_classes, {batch}, index);
   }
   out.targets = soft_targets(out.labels, out.mix, num_classes);

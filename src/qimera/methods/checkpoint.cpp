@@ -43,6 +43,7 @@ void save_checkpoint(const fs::path& path, const TrainingState& state, int64_t n
     optimizer->save(sub);
     archive.write("optimizer." + name, sub);
   }
+  for (const auto& [name, tensor] : state.tensors) archive.write("tensor." + name, *tensor);
   for (auto& [name, generator] : generators(state.device)) {
     std::lock_guard<std::mutex> lock(generator.mutex());
     archive.write("rng." + name, generator.get_state());
@@ -76,6 +77,15 @@ CheckpointInfo load_checkpoint(const fs::path& path, const TrainingState& state)
       // momentum from a diverged attempt): start from none.
       optimizer->state().clear();
       optimizer->load(sub);
+    }
+    for (const auto& [name, tensor] : state.tensors) {
+      at::Tensor saved;
+      archive.read("tensor." + name, saved);
+      require(saved.sizes() == tensor->sizes() && saved.scalar_type() == tensor->scalar_type(),
+              "{}: tensor '{}' has shape {} in the checkpoint, {} expected", path.string(), name,
+              saved.sizes(), tensor->sizes());
+      at::NoGradGuard no_grad;
+      tensor->copy_(saved);
     }
     for (auto& [name, generator] : generators(state.device)) {
       at::Tensor rng;

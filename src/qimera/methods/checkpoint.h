@@ -3,6 +3,7 @@
 // when the run is deterministic, ends with the same weights as an uninterrupted one.
 #pragma once
 
+#include <ATen/core/Tensor.h>
 #include <c10/core/Device.h>
 #include <nlohmann/json.hpp>
 
@@ -25,6 +26,9 @@ struct TrainingState {
   std::vector<std::pair<std::string, torch::nn::Module*>> modules;
   std::vector<std::pair<std::string, torch::optim::Optimizer*>> optimizers;
   c10::Device device = c10::kCPU;  // its default generator is saved besides the CPU one
+  /// Named tensors outside any module (say, an optimized bank of images), restored in place: the
+  /// tensor must already have the saved shape and dtype.
+  std::vector<std::pair<std::string, at::Tensor*>> tensors = {};
 };
 
 /// Writes the state, `next_epoch` and `extra` (any JSON) atomically to `path`.

@@ -1,26 +1,23 @@
-// Data-free quantization by generative knowledge distillation: GDFQ and Qimera (method.md sections
-// 2-6). A generator G learns to synthesize images the frozen teacher P classifies as their labels
-// and whose batch-norm statistics match P's; the fake-quantized copy Q of P learns from P on those
-// images. Qimera adds superposed embeddings (SE), the disentanglement mapping (DM) and extracted
-// embedding initialization (EEI).
+// The data-free training iteration every generator- or bank-based method shares. A method assembles
+// it from parts: the image source (a generator, a mixing stage over one, or an image bank), what G
+// and Q minimize (objectives.h), and the order of updates. The epoch loop around it is run_loop.h's.
+//
+//   generator first (GDFQ, Qimera, Mixup, Cutmix, ZeroQ fine-tuning): draw a batch; one G step on
+//     it; then Q steps on the same images, detached (Q only observes ranges during warm-up).
+//   student first (ZAQ, Qimera + ZAQ): `student_steps` Q steps, each on a fresh batch drawn
+//     without gradients; then one G step on a fresh batch, through P and Q.
 #pragma once
 
-#include "qimera/data/loader.h"
-#include "qimera/eval/evaluate.h"
-#include "qimera/generator/generator.h"
-#include "qimera/methods/schedule.h"
+#include "qimera/methods/data_free_options.h"
+#include "qimera/methods/image_source.h"
+#include "qimera/methods/objectives.h"
+#include "qimera/methods/run_loop.h"
 #include "qimera/models/classifier.h"
-#include "qimera/quant/convert.h"
 
 #include <c10/core/Device.h>
-#include <nlohmann/json.hpp>
 
-#include <filesystem>
 #include <functional>
 #include <memory>
-#include <optional>
-#include <string>
-#include <vector>
 
 namespace torch::optim {
 class Adam;
@@ -29,117 +26,79 @@ class SGD;
 
 namespace qimera::methods {
 
-enum class Method {
-  Gdfq,    // ordinary batches only, no DM, random embeddings
-  Qimera,  // superposed embeddings (+ DM and EEI as configured)
-};
-std::string to_string(Method method);
-Method parse_method(const std::string& name);
-
-enum class NanPolicy { Stop, Rollback };
-
-struct DataFreeOptions {
-  Method method = Method::Qimera;
-  quant::QuantConfig quant;  // bits, observer (bias-corrected EMA by default), STE
-
-  // Generator and Qimera's additions. GDFQ ignores superposition, DM and EEI.
-  generator::SuperpositionOptions superposition{2, 0.4};
-  bool disentangle = false;  // DM (the reference's scripts leave it off; the paper's tables use it)
-  int64_t disentangle_dim = 100;
-  generator::EmbeddingInit embedding_init = generator::EmbeddingInit::Random;
-  bool freeze_embeddings = false;
-  std::optional<bool> conditional_bn;  // default: on for ImageNet-size inputs (>= 64 pixels)
-
-  // Schedule (reference values for CIFAR).
-  int64_t epochs = 400;
-  int64_t iterations = 200;  // per epoch
-  int64_t batch_size = 200;
-  int64_t warmup_epochs = 4;   // Q is not updated during these epochs (G is)
-  int64_t observe_epochs = 4;  // activation ranges follow the data during these epochs, then fixed
-  double lr_g = 1e-3, adam_beta1 = 0.5, adam_beta2 = 0.999;
-  double lr_q = 1e-4, momentum = 0.9, weight_decay = 1e-4;
-  LrSchedule schedule{LrSchedule::Kind::MultiStep, {100, 200, 300}, 0.1};  // both learning rates
-
-  // Losses.
-  double bns_weight = 0.1;
-  double temperature = 20;
-  double alpha = 1;
-
-  int64_t eval_every = 1;  // epochs between test evaluations (the last epoch is always evaluated)
-  int64_t log_every = 50;  // iterations between metric reads (each is a device synchronisation)
-  NanPolicy on_nan = NanPolicy::Stop;
-  double rollback_lr_factor = 0.5;
-  int max_rollbacks = 3;
-  uint64_t seed = 0;
-
-  /// The options with the method's semantics applied (GDFQ: no SE, DM or EEI).
-  DataFreeOptions effective() const;
-  void validate() const;
-  nlohmann::json to_json() const;
+struct IterationPlan {
+  enum class Order { GeneratorFirst, StudentFirst };
+  Order order = Order::GeneratorFirst;
+  int64_t student_steps = 1;  // Q updates per iteration
+  // ZAQ's public code trains Q with its batch norms in train mode (they use and update the
+  // synthetic batch's statistics); this project's protocol keeps them in eval mode.
+  bool student_bn_train = false;
 };
 
-/// Losses of one iteration, as device tensors (reading them synchronises).
-struct IterationLosses {
-  at::Tensor generator, ce, bns, quantized, agreement;
-  bool superposed = false;
-  bool quantized_updated = false;
+/// Everything the trainer needs besides the parts.
+struct DataFreeSetup {
+  quant::QuantConfig quant;
+  int64_t epochs = 400;  // for schedules that depend on the total (cosine)
+  DataFreeSchedule schedule;
+  StudentOptimizer student;
+  GeneratorOptimizer generator;
+  IterationPlan plan;
+  // Real images appended to every Q batch (the paper's Table 1), `real_per_batch` at a time,
+  // cycling; undefined for synthetic images only.
+  at::Tensor real_images, real_targets;
+  int64_t real_per_batch = 0;
 };
 
 /// Marks the end of a phase of an iteration; the benchmark passes one (and synchronises in it).
 using PhaseMarker = std::function<void(const char* phase)>;
 
-struct EpochRecord {
-  int64_t epoch = 0;  // 1-based
-  double lr_g = 0, lr_q = 0;
-  double loss_g = 0, loss_ce = 0, loss_bns = 0, loss_q = 0;
-  double teacher_agreement = 0;  // % of synthetic images P classifies as their (main) label
-  double superposed_share = 0;   // of this epoch's batches
-  std::optional<eval::Accuracy> test;
-  double seconds = 0;
-  nlohmann::json to_json() const;
-  static EpochRecord from_json(const nlohmann::json& j);
-};
-
-struct DataFreeResult {
-  std::vector<EpochRecord> history;  // every epoch of the run, including resumed ones
-  std::optional<EpochRecord> final_epoch, best_epoch;  // best: selected on the test set
-  double seconds = 0;
-};
-
-class DataFreeTrainer {
+class DataFreeTrainer : public Trainable {
  public:
-  /// `teacher` is P (frozen, eval mode, on `device`). Q is an exact copy converted by
-  /// options.quant; G is built for P's input and feature sizes.
-  DataFreeTrainer(models::Classifier teacher, DataFreeOptions options, c10::Device device);
-  ~DataFreeTrainer();
+  using SourceFactory = std::function<std::unique_ptr<ImageSource>(const models::ClassifierImpl& teacher)>;
 
-  /// Runs the remaining epochs. `run_dir` gets config.json, metrics.jsonl, checkpoint.pt (every
-  /// epoch, atomically) and result.json. With `test`, evaluates Q every eval_every epochs.
-  DataFreeResult run(const std::filesystem::path& run_dir, bool resume, data::BatchLoader* test,
-                     const nlohmann::json& provenance = nlohmann::json::object());
+  /// `teacher` is P (frozen here: eval mode, no gradients). Q is a copy of P converted by
+  /// setup.quant, unless `student` is given (an already calibrated Q). The source is made after Q,
+  /// so a seeded run draws its random initializations in a fixed order.
+  DataFreeTrainer(models::Classifier teacher, DataFreeSetup setup, const SourceFactory& make_source,
+                  Objective generator_objective, Objective student_objective, c10::Device device,
+                  models::Classifier student = nullptr);
+  ~DataFreeTrainer() override;
 
-  /// One training iteration at `epoch` (learning rates and observer state are the caller's).
-  IterationLosses step(int64_t epoch, const PhaseMarker& mark = nullptr);
-
-  /// Sets learning rates and activation-range observing for `epoch`.
-  void begin_epoch(int64_t epoch);
+  int64_t iterations(int64_t epoch) override { return setup_.schedule.iterations; }
+  std::vector<std::pair<std::string, double>> begin_epoch(int64_t epoch, double lr_scale) override;
+  void iteration(int64_t epoch, MetricSums& metrics) override { iteration(epoch, metrics, nullptr); }
+  /// One iteration, calling `mark` at the end of each phase (for the benchmark's breakdown).
+  void iteration(int64_t epoch, MetricSums& metrics, const PhaseMarker& mark);
+  void end_epoch(int64_t epoch) override;
+  TrainingState state() override;
+  models::ClassifierImpl& evaluated() override { return *student_; }
 
   models::Classifier teacher() const { return teacher_; }
-  models::Classifier quantized() const { return quantized_; }
-  generator::Generator generator() const { return generator_; }
-  const DataFreeOptions& options() const { return options_; }
+  models::Classifier quantized() const { return student_; }
+  generator::Generator generator() const { return source_->generator(); }
+  ImageSource& source() { return *source_; }
+  const DataFreeSetup& setup() const { return setup_; }
+  /// The assembled parts: the image source (with the generator's options), both objectives and the
+  /// update order.
+  nlohmann::json parts() const;
 
  private:
-  EpochRecord train_epoch(int64_t epoch, double lr_scale);
-  void check_finite(const at::Tensor& flag, int64_t epoch, int64_t iteration) const;
+  void generator_step(const TrainingBatch& batch, MetricSums& metrics, const PhaseMarker& mark,
+                      at::Tensor* teacher_logits);
+  void student_step(const TrainingBatch& batch, int64_t epoch, at::Tensor teacher_logits,
+                    MetricSums& metrics, const PhaseMarker& mark);
+  models::ForwardTrace teacher_trace(const at::Tensor& images, const Needs& needs);
+  /// The next real images for a Q batch (cycling through the set).
+  std::pair<at::Tensor, at::Tensor> next_real();
+  int64_t real_cursor_ = 0;
 
-  DataFreeOptions options_;
+  DataFreeSetup setup_;
   c10::Device device_;
-  models::Classifier teacher_, quantized_;
-  generator::Generator generator_{nullptr};
+  models::Classifier teacher_, student_;
+  std::unique_ptr<ImageSource> source_;
+  Objective generator_objective_, student_objective_;
   std::unique_ptr<torch::optim::Adam> optimizer_g_;
   std::unique_ptr<torch::optim::SGD> optimizer_q_;
-  double lr_scale_ = 1.0;  // lowered by NaN rollbacks
 };
 
 }  // namespace qimera::methods

@@ -34,4 +34,10 @@ models::Classifier post_training_quantize(const models::ClassifierImpl& teacher,
   return q;
 }
 
+models::Classifier naive_quantize(const models::ClassifierImpl& teacher, const quant::QuantConfig& config,
+                                  c10::Device device, uint64_t seed) {
+  return post_training_quantize(teacher, config, CalibrationOptions{},
+                                gaussian_batches(teacher.spec(), 64, device, seed + 1));
+}
+
 }  // namespace qimera::methods

@@ -32,4 +32,10 @@ models::Classifier post_training_quantize(const models::ClassifierImpl& teacher,
                                           const CalibrationOptions& calibration,
                                           const BatchSource& source);
 
+/// The naive floor of every data-free run: `config` with min/max ranges from 8 batches of 64 N(0, 1)
+/// images (drawn from a generator seeded with seed + 1), no training.
+models::Classifier naive_quantize(const models::ClassifierImpl& teacher, const quant::QuantConfig& config,
+                                  c10::Device device, uint64_t seed);
+inline constexpr const char* kNaiveNote = "no training: ranges from 8 batches of N(0,1) noise";
+
 }  // namespace qimera::methods

@@ -2,12 +2,11 @@
 
 #include "qimera/core/error.h"
 #include "qimera/core/json_file.h"
-#include "qimera/core/progress.h"
 #include "qimera/data/loader.h"
 #include "qimera/deploy/model_card.h"
 #include "qimera/io/safetensors.h"
 #include "qimera/io/state_dict.h"
-#include "qimera/methods/checkpoint.h"
+#include "qimera/methods/run_loop.h"
 
 #include <ATen/ATen.h>
 #include <spdlog/spdlog.h>
@@ -44,51 +43,54 @@ nlohmann::json TeacherTrainingOptions::to_json() const {
 
 namespace {
 
-struct EpochStats {
-  double loss = 0, accuracy = 0;
-};
+// One pass over the training set per epoch. Loss and accuracy accumulate on the device.
+class TeacherTrainable : public Trainable {
+ public:
+  TeacherTrainable(models::ClassifierImpl& model, data::BatchLoader& loader,
+                   torch::optim::SGD& optimizer, const TeacherTrainingOptions& options,
+                   c10::Device device)
+      : model_(model), loader_(loader), optimizer_(optimizer), options_(options), device_(device) {}
 
-// One pass over the training set. Loss and accuracy accumulate on the device; the host reads them
-// only every `log_every` iterations for the progress bar.
-EpochStats train_epoch(models::ClassifierImpl& model, data::BatchLoader& loader,
-                       torch::optim::SGD& optimizer, int64_t epoch, const TeacherTrainingOptions& o) {
-  model.train();
-  loader.start_epoch(epoch);
-  ProgressBar bar(loader.batches_per_epoch(), fmt::format("epoch {}/{}", epoch + 1, o.epochs));
-  at::Tensor loss_sum = at::zeros({}, at::kDouble), correct = at::zeros({}, at::kLong);
-  int64_t samples = 0, step = 0;
-  std::string shown;
-  while (auto batch = loader.next()) {
-    const auto logits = model.forward(batch->images);
-    const auto loss = at::nll_loss(at::log_softmax(logits, 1), batch->labels);
-    optimizer.zero_grad();
-    loss.backward();
-    optimizer.step();
-    {
-      at::NoGradGuard no_grad;
-      if (loss_sum.device() != loss.device()) {
-        loss_sum = loss_sum.to(loss.device());
-        correct = correct.to(loss.device());
-      }
-      const int64_t n = batch->labels.size(0);
-      loss_sum += loss.detach().to(at::kDouble) * n;
-      correct += logits.argmax(1).eq(batch->labels).sum();
-      samples += n;
-    }
-    if (++step % o.log_every == 0) {
-      shown = fmt::format("loss {:.4f} acc {:.2f}%", loss_sum.item<double>() / samples,
-                          100.0 * correct.item<double>() / samples);
-    }
-    bar.update(step, shown);
+  int64_t iterations(int64_t) override { return loader_.batches_per_epoch(); }
+
+  std::vector<std::pair<std::string, double>> begin_epoch(int64_t epoch, double lr_scale) override {
+    const double lr = options_.lr * options_.schedule.factor(epoch, options_.epochs) * lr_scale;
+    set_learning_rate(optimizer_, lr);
+    model_.train();
+    loader_.start_epoch(epoch);
+    return {{"lr", lr}};
   }
-  require(samples > 0, "the training set is empty (or smaller than one batch with drop_last)");
-  EpochStats stats{loss_sum.item<double>() / samples, 100.0 * correct.item<double>() / samples};
-  require(std::isfinite(stats.loss),
-          "training diverged at epoch {} (loss is {}): lower --lr and start again", epoch + 1,
-          stats.loss);
-  bar.finish(fmt::format("loss {:.4f} acc {:.2f}%", stats.loss, stats.accuracy));
-  return stats;
-}
+
+  void iteration(int64_t epoch, MetricSums& metrics) override {
+    auto batch = loader_.next();
+    require(batch.has_value(), "the training data ran out before the end of epoch {}", epoch + 1);
+    const auto logits = model_.forward(batch->images);
+    const auto loss = at::nll_loss(at::log_softmax(logits, 1), batch->labels);
+    optimizer_.zero_grad();
+    loss.backward();
+    optimizer_.step();
+    at::NoGradGuard no_grad;
+    metrics.add("train_loss", loss);
+    metrics.add("train_top1", logits.argmax(1).eq(batch->labels).to(at::kFloat).mean() * 100);
+  }
+
+  TrainingState state() override {
+    TrainingState s;
+    s.modules = {{"model", &model_}};
+    s.optimizers = {{"optimizer", &optimizer_}};
+    s.device = device_;
+    return s;
+  }
+
+  models::ClassifierImpl& evaluated() override { return model_; }
+
+ private:
+  models::ClassifierImpl& model_;
+  data::BatchLoader& loader_;
+  torch::optim::SGD& optimizer_;
+  const TeacherTrainingOptions& options_;
+  c10::Device device_;
+};
 
 }  // namespace
 
@@ -103,10 +105,6 @@ TeacherTrainingResult train_teacher(models::ClassifierImpl& model,
           "the training set has {} classes, the model {}", train->num_classes(),
           model.spec().num_classes);
   const auto start = std::chrono::steady_clock::now();
-  const fs::path checkpoint = run_dir / "checkpoint.pt";
-  require(resume || !fs::exists(checkpoint),
-          "{} already holds a training run: pass --resume to continue it, or choose another --out",
-          run_dir.string());
 
   data::LoaderOptions train_loading;
   train_loading.batch_size = options.batch_size;
@@ -130,37 +128,23 @@ TeacherTrainingResult train_teacher(models::ClassifierImpl& model,
                                                       .momentum(options.momentum)
                                                       .weight_decay(options.weight_decay)
                                                       .nesterov(options.nesterov));
-  TrainingState state{{{"model", &model}}, {{"optimizer", &optimizer}}, device};
-  int64_t first_epoch = 0;
-  if (resume && fs::exists(checkpoint)) {
-    first_epoch = load_checkpoint(checkpoint, state).next_epoch;
-    spdlog::info("resuming {} at epoch {}", run_dir.string(), first_epoch + 1);
-  }
-  write_json(run_dir / "config.json", {{"options", options.to_json()},
-                                       {"model", model.spec().to_json()},
-                                       {"train_data", train->description()},
-                                       {"test_data", test ? test->description() : "none"},
-                                       {"preprocess", data::preprocess_to_json(preprocess)},
-                                       {"provenance", provenance}});
-
+  const RunFolder folder{run_dir};
+  open_run(folder,
+           {{"options", options.to_json()},
+            {"model", model.spec().to_json()},
+            {"train_data", train->description()},
+            {"test_data", test ? test->description() : "none"},
+            {"preprocess", data::preprocess_to_json(preprocess)},
+            {"provenance", provenance}},
+           resume);
+  TeacherTrainable trainable(model, train_loader, optimizer, options, device);
+  LoopOptions loop;
+  loop.epochs = options.epochs;
+  loop.eval_every = options.eval_every;
+  loop.log_every = options.log_every;
+  const auto run = run_epochs(trainable, loop, folder, resume, test_loader ? &*test_loader : nullptr);
   TeacherTrainingResult result;
-  for (int64_t epoch = first_epoch; epoch < options.epochs; ++epoch) {
-    const double lr = options.lr * options.schedule.factor(epoch, options.epochs);
-    set_learning_rate(optimizer, lr);
-    const auto stats = train_epoch(model, train_loader, optimizer, epoch, options);
-    nlohmann::json line{{"epoch", epoch + 1}, {"lr", lr}, {"train_loss", stats.loss},
-                        {"train_top1", stats.accuracy}};
-    const bool last = epoch + 1 == options.epochs;
-    if (test_loader && ((epoch + 1) % options.eval_every == 0 || last)) {
-      const auto acc = eval::evaluate_model(model, *test_loader);
-      line["test_top1"] = acc.top1;
-      line["test_top5"] = acc.top5;
-      spdlog::info("epoch {}/{}: test top-1 {:.2f}%", epoch + 1, options.epochs, acc.top1);
-      if (last) result.test = acc;
-    }
-    append_json_line(run_dir / "metrics.jsonl", line);
-    save_checkpoint(checkpoint, state, epoch + 1);
-  }
+  result.test = run.final_epoch->test;
   if (!result.test && test_loader) result.test = eval::evaluate_model(model, *test_loader);
 
   model.eval();

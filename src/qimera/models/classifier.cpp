@@ -21,11 +21,26 @@ class SinkGuard {
 
 }  // namespace
 
-ForwardTrace ClassifierImpl::trace(const at::Tensor& x) {
+ForwardTrace ClassifierImpl::trace(const at::Tensor& x, TraceRequest request) {
   ForwardTrace trace;
-  SinkGuard guard(batch_norms(), &trace.batch_norms);
-  trace.logits = forward(x);
+  SinkGuard guard(request.batch_norms ? batch_norms() : decltype(batch_norms()){},
+                  &trace.batch_norms);
+  stage_sink_ = request.stages ? &trace.stages : nullptr;
+  try {
+    trace.logits = forward(x);
+  } catch (...) {
+    stage_sink_ = nullptr;
+    throw;
+  }
+  stage_sink_ = nullptr;
   return trace;
+}
+
+at::Tensor ClassifierImpl::run_stages(StackImpl& stack, const at::Tensor& x) {
+  if (!stage_sink_) return stack.forward(x);
+  return stack.forward_tapped(x, [this](const std::string& name, const at::Tensor& y) {
+    if (name.rfind("stage", 0) == 0) stage_sink_->push_back(y);
+  });
 }
 
 std::vector<std::shared_ptr<TappedBatchNorm2dImpl>> ClassifierImpl::batch_norms() const {

@@ -65,7 +65,7 @@ MobileNetV2Impl::MobileNetV2Impl(const ModelSpec& spec) : ClassifierImpl(spec) {
 }
 
 at::Tensor MobileNetV2Impl::features(const at::Tensor& x) {
-  return at::adaptive_avg_pool2d(features_->forward(x), {1, 1}).flatten(1);
+  return at::adaptive_avg_pool2d(run_stages(*features_, x), {1, 1}).flatten(1);
 }
 
 at::Tensor MobileNetV2Impl::classify(const at::Tensor& features) {

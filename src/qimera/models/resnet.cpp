@@ -67,7 +67,7 @@ ResNetImpl::ResNetImpl(const ModelSpec& spec) : ClassifierImpl(spec) {
 at::Tensor ResNetImpl::features(const at::Tensor& x) {
   // pytorchcv pools with a fixed 8x8 (CIFAR) / 7x7 (ImageNet) window; for the standard input sizes
   // that is the global average, which also serves other sizes (e.g. 28x28 Fashion-MNIST).
-  return at::adaptive_avg_pool2d(features_->forward(x), {1, 1}).flatten(1);
+  return at::adaptive_avg_pool2d(run_stages(*features_, x), {1, 1}).flatten(1);
 }
 
 at::Tensor ResNetImpl::classify(const at::Tensor& features) { return output_->forward(features); }

@@ -1,0 +1,63 @@
+#include "qimera/methods/zaq_losses.h"
+
+#include "qimera/core/error.h"
+
+#include <ATen/ATen.h>
+
+namespace qimera::methods {
+
+at::Tensor zaq_output_discrepancy(const at::Tensor& student_logits, const at::Tensor& teacher_logits) {
+  require(student_logits.sizes() == teacher_logits.sizes(), "ZAQ L_o: student {} vs teacher {}",
+          student_logits.sizes(), teacher_logits.sizes());
+  return at::l1_loss(student_logits, teacher_logits);
+}
+
+namespace {
+
+at::Tensor as_matrix(const at::Tensor& x) {
+  require(x.dim() == 4, "a channel-relation map needs a feature map [B, C, H, W], got {}", x.sizes());
+  return x.reshape({x.size(0), x.size(1), -1});
+}
+
+at::Tensor normalize_channels(const at::Tensor& x) {
+  // F.normalize(x, dim=1): x / max(||x||_2 over channels, 1e-12).
+  return x / x.norm(2, {1}, /*keepdim=*/true).clamp_min(1e-12);
+}
+
+}  // namespace
+
+at::Tensor spatial_relation(const at::Tensor& x, double gamma) {
+  const auto m = as_matrix(x);                                  // [B, C, HW]
+  const auto attention = at::softmax(at::bmm(m.transpose(1, 2), m), -1);  // [B, HW, HW]
+  return (gamma * at::bmm(m, attention.transpose(1, 2)) + m).view(x.sizes());
+}
+
+at::Tensor channel_relation(const at::Tensor& x, double gamma) {
+  const auto m = as_matrix(x);                  // [B, C, HW]
+  const auto energy = at::bmm(m, m.transpose(1, 2));  // [B, C, C]
+  const auto attention = at::softmax(std::get<0>(energy.max(-1, /*keepdim=*/true)) - energy, -1);
+  return (gamma * at::bmm(attention, m) + m).view(x.sizes());
+}
+
+at::Tensor zaq_feature_discrepancy(const std::vector<at::Tensor>& student_stages,
+                                   const std::vector<at::Tensor>& teacher_stages) {
+  require(!student_stages.empty() && student_stages.size() == teacher_stages.size(),
+          "ZAQ L_f: {} student stages vs {} teacher stages", student_stages.size(),
+          teacher_stages.size());
+  at::Tensor total;
+  for (size_t i = 0; i < student_stages.size(); ++i) {
+    const auto s = normalize_channels(student_stages[i]);
+    const auto t = normalize_channels(teacher_stages[i]);
+    const auto term = at::l1_loss(spatial_relation(s), spatial_relation(t)) +
+                      at::l1_loss(channel_relation(s), channel_relation(t));
+    total = total.defined() ? total + term : term;
+  }
+  return total;
+}
+
+at::Tensor zaq_activation(const std::vector<at::Tensor>& teacher_stages) {
+  require(!teacher_stages.empty(), "ZAQ L_a: the teacher reported no stage outputs");
+  return teacher_stages.back().abs().mean();
+}
+
+}  // namespace qimera::methods

@@ -1,0 +1,119 @@
+// ZeroQ's parts against PyTorch: the distillation loss, its start images and the plateau schedule
+// (golden values from python3-torch 1.13; the script is at the end of this file).
+#include "methods/support.h"
+#include "qimera/core/error.h"
+#include "qimera/methods/zeroq.h"
+#include "qimera/models/zoo.h"
+#include "support/test_support.h"
+
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+#include <torch/optim/adam.h>
+
+namespace qimera::methods {
+namespace {
+
+using qimera::testing::sine_tensor;
+
+models::ForwardTrace golden_trace(models::TappedBatchNorm2d& bn) {
+  at::NoGradGuard no_grad;
+  bn->running_mean.copy_(at::tensor({0.1f, -0.2f}));
+  bn->running_var.copy_(at::tensor({0.5f, 2.0f}));
+  models::ForwardTrace trace;
+  trace.batch_norms.push_back({sine_tensor({4, 2, 3, 3}, 0.7, 0.53, 2.0), bn.get()});
+  return trace;
+}
+
+TEST(Zeroq, LossMatchesZeroqsOwnLoss) {
+  models::TappedBatchNorm2d bn(2);
+  const auto trace = golden_trace(bn);
+  const auto images = sine_tensor({4, 3, 5, 5}, 0.2, 0.31, 0.05);
+  EXPECT_NEAR(zeroq_loss(trace, images).item<double>(), 4.10022449, 1e-5);
+  EXPECT_NEAR(zeroq_loss(trace, images, /*batch_statistics=*/true).item<double>(), 3.60188842, 1e-5);
+}
+
+TEST(Zeroq, LossIsZeroWhenEveryStatisticMatches) {
+  // Per sample, per channel: mean 0 and unbiased std 1 at the input; the BN layer's statistics
+  // equal to the targets.
+  auto x = at::randn({3, 2, 4, 4});
+  const auto flat = x.reshape({3, 2, -1});
+  x = ((flat - flat.mean(2, true)) / (flat.var(2, true, true) + 1e-6).sqrt()).reshape({3, 2, 4, 4});
+  models::TappedBatchNorm2d bn(2);
+  models::ForwardTrace trace;
+  trace.batch_norms.push_back({x, bn.get()});  // running mean 0, var 1
+  EXPECT_NEAR(zeroq_loss(trace, x).item<double>(), 0.0, 1e-8);
+}
+
+TEST(Zeroq, StartImagesAreZeroqsScaledUniformIntegers) {
+  at::manual_seed(0);
+  const auto x = zeroq_start_images(models::ModelSpec{models::Arch::ResNet20Cifar, 10, 3, 32}, 64, c10::kCPU);
+  EXPECT_EQ(x.sizes(), (at::IntArrayRef{64, 3, 32, 32}));
+  const auto v = x * 5418.75 + 127.5;  // back to the integers 0..254
+  EXPECT_LE((v - v.round()).abs().max().item<double>(), 1e-3);
+  EXPECT_NEAR(v.min().item<double>(), 0, 1e-3);
+  EXPECT_NEAR(v.max().item<double>(), 254, 1e-3);
+  EXPECT_LE(x.abs().max().item<double>(), 0.0236);
+}
+
+TEST(Zeroq, PlateauScheduleMatchesPyTorch) {
+  auto p = at::zeros({1}).requires_grad_(true);
+  torch::optim::Adam adam(std::vector<at::Tensor>{p}, torch::optim::AdamOptions(0.5));
+  ReduceLrOnPlateau plateau(adam, 0.1, 3, 1e-4);
+  const std::vector<double> losses = {5, 4, 4, 4, 4, 4, 3.9999, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3};
+  const std::vector<double> want = {0.5,  0.5,   0.5,   0.5,    0.5,    0.05,   0.05,   0.05,   0.05,
+                                    0.05, 0.05,  0.005, 0.005,  0.005,  0.005,  0.0005, 0.0005, 0.0005,
+                                    0.0005, 1e-4, 1e-4, 1e-4, 1e-4, 1e-4, 1e-4};
+  for (size_t i = 0; i < losses.size(); ++i) {
+    plateau.step(losses[i]);
+    EXPECT_NEAR(plateau.lr(), want[i], 1e-12) << "step " << i;
+  }
+}
+
+TEST(Zeroq, DistillationLowersTheLossOnATrainedModel) {
+  at::manual_seed(1);
+  auto model = models::clone_model(*testing::trained_tiny_teacher(10, 16));
+  for (auto& p : model->parameters()) p.set_requires_grad(false);
+  ZeroqOptions o;
+  o.iterations = 60;
+  o.batch_size = 8;
+  o.batches = 2;
+  const auto start = zeroq_start_images(model->spec(), 8, c10::kCPU);
+  const double before = zeroq_loss(model->trace(start), start).item<double>();
+  const auto images = distill_images(*model, o, c10::kCPU);
+  EXPECT_EQ(images.sizes(), (at::IntArrayRef{16, 1, 16, 16}));
+  const auto first = images.slice(0, 0, 8);
+  EXPECT_LT(zeroq_loss(model->trace(first), first).item<double>(), before / 4);
+  o.iterations = 0;
+  EXPECT_THROW(distill_images(*model, o, c10::kCPU), Error);
+}
+
+}  // namespace
+}  // namespace qimera::methods
+
+/* Golden values (python3 with PyTorch 1.13):
+
+import math, torch
+def sine(shape, phase=0.3, step=0.007, amp=1.0):
+    n = math.prod(shape); j = torch.arange(n, dtype=torch.float64)
+    return (amp * torch.sin(phase + step * j)).float().reshape(shape)
+def own_loss(A, B):  # ZeroQ's
+    return (A - B).norm()**2 / B.size(0)
+eps = 1e-6
+x = sine((4, 3, 5, 5), 0.2, 0.31, 0.05); y = sine((4, 2, 3, 3), 0.7, 0.53, 2.0)
+rm = torch.tensor([0.1, -0.2]); rv = torch.tensor([0.5, 2.0])
+bn_mean, bn_std = rm, torch.sqrt(rv + eps)
+t = y.view(4, 2, -1); u = x.view(4, 3, -1)
+loss = (own_loss(bn_mean, t.mean(2)) + own_loss(bn_std, torch.sqrt(t.var(2) + eps))
+        + own_loss(torch.zeros(1, 3), u.mean(2)) + own_loss(torch.ones(1, 3), torch.sqrt(u.var(2) + eps)))
+print('%.9g' % loss.item())   # 4.10022449
+def bstat(z):
+    f = z.transpose(0, 1).reshape(z.size(1), -1)
+    return f.mean(1).unsqueeze(0), torch.sqrt(f.var(1) + eps).unsqueeze(0)
+m, s = bstat(y); mi, si = bstat(x)
+print('%.9g' % (own_loss(bn_mean, m) + own_loss(bn_std, s) + own_loss(torch.zeros(1, 3), mi)
+                + own_loss(torch.ones(1, 3), si)).item())   # 3.60188842
+p = torch.zeros(1, requires_grad=True); opt = torch.optim.Adam([p], lr=0.5)
+sch = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, min_lr=1e-4, patience=3)
+for v in [5, 4, 4, 4, 4, 4, 3.9999, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3]:
+    sch.step(v); print(opt.param_groups[0]['lr'])
+*/
