@@ -231,6 +231,7 @@ TEST(DataFree, MetricsMatchTheCheckpointAfterAKillBetweenTheTwo) {
 TEST(DataFree, RefusesToOverwriteARunAndSaysWhenThereIsNothingToResume) {
   Short s;
   s.o.loop.epochs = 1;
+  s.o.schedule.observe_epochs = 1;
   s.o.schedule.iterations = 1;
   s.o.schedule.batch_size = 4;
   TempDir dir;
@@ -261,6 +262,8 @@ TEST(DataFree, NonFiniteLossStopsWithAClearMessage) {
     FAIL() << "a NaN loss went unnoticed";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("NaN"), std::string::npos) << e.what();
+    // Q's loss is the one that broke, and the message names it (G's is still finite).
+    EXPECT_NE(std::string(e.what()).find("loss_q"), std::string::npos) << e.what();
   }
 }
 

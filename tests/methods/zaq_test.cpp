@@ -46,6 +46,21 @@ TEST(ZaqLosses, DiscrepancyTermsMatchThePublicCode) {
   EXPECT_EQ(zaq_feature_discrepancy(t, t).item<double>(), 0.0);
 }
 
+TEST(ZaqLosses, AnAllZeroPixelPassesNoGradient) {
+  // F.normalize's gradient there is 1e12 x the incoming one: through Q's straight-through
+  // activations it made the first 4-bit ZAQ step infinite. Other pixels keep theirs.
+  auto s = sine_tensor({1, 3, 2, 2}, 0.4, 0.37).clone();
+  s.select(3, 1).select(2, 0).zero_();  // pixel (0, 1): all channels zero
+  s.requires_grad_(true);
+  const std::vector<at::Tensor> t{sine_tensor({1, 3, 2, 2}, 0.2, 0.17, 0.5)};
+  zaq_feature_discrepancy({s}, t).backward();
+  const auto grad = s.grad();
+  EXPECT_TRUE(at::isfinite(grad).all().item<bool>());
+  EXPECT_EQ(grad.select(3, 1).select(2, 0).abs().max().item<double>(), 0.0);
+  EXPECT_GT(grad.select(3, 0).select(2, 0).abs().max().item<double>(), 0.0);
+  EXPECT_LT(grad.abs().max().item<double>(), 100.0);
+}
+
 // A ZAQ trainer on a small random teacher (the sign of an update does not need a trained one).
 struct ZaqRig {
   ZaqOptions o{GeneratorArch::Zaq};

@@ -43,6 +43,14 @@ bool MetricSums::any_nonfinite() const {
   return all.defined() && !at::isfinite(all).item<bool>();
 }
 
+std::vector<std::string> MetricSums::nonfinite_names() const {
+  std::vector<std::string> names;
+  for (const auto& [name, mean] : means()) {
+    if (!std::isfinite(mean)) names.push_back(name);
+  }
+  return names;
+}
+
 std::vector<std::pair<std::string, double>> MetricSums::means() const {
   std::vector<std::pair<std::string, double>> out;
   for (const auto& e : entries_) {

@@ -24,6 +24,8 @@ class MetricSums {
 
   /// Whether any tensor sum is NaN or infinite (reads the device once).
   bool any_nonfinite() const;
+  /// The names whose sums are NaN or infinite (reads every sum; for the error message).
+  std::vector<std::string> nonfinite_names() const;
 
   /// Means in the order the names first appeared (reads the device).
   std::vector<std::pair<std::string, double>> means() const;

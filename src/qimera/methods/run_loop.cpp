@@ -6,6 +6,7 @@
 #include "qimera/core/progress.h"
 #include "qimera/data/loader.h"
 
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
 #include <chrono>
@@ -33,9 +34,9 @@ bool reserved(const std::string& key) {
 void check_finite(const MetricSums& metrics, int64_t epoch, int64_t iteration) {
   if (metrics.any_nonfinite()) {
     throw NonFiniteLoss(fmt::format(
-        "a loss became NaN or infinite in epoch {} (by iteration {}); lower the learning rates, or "
-        "pass --on-nan rollback to restart from the last checkpoint with lower learning rates",
-        epoch + 1, iteration));
+        "a loss became NaN or infinite in epoch {} (by iteration {}: {}); lower the learning rates, "
+        "or pass --on-nan rollback to restart from the last checkpoint with lower learning rates",
+        epoch + 1, iteration, fmt::join(metrics.nonfinite_names(), ", ")));
   }
 }
 

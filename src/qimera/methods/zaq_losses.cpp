@@ -20,8 +20,14 @@ at::Tensor as_matrix(const at::Tensor& x) {
 }
 
 at::Tensor normalize_channels(const at::Tensor& x) {
-  // F.normalize(x, dim=1): x / max(||x||_2 over channels, 1e-12).
-  return x / x.norm(2, {1}, /*keepdim=*/true).clamp_min(1e-12);
+  // F.normalize(x, dim=1) in the forward pass: x / max(||x||_2 over channels, 1e-12). Its gradient at
+  // a pixel whose channels are all zero is 1e12 times the incoming one; in a float model a ReLU
+  // stops it, but through Q's fake-quantized activations (straight-through estimator) it reaches
+  // the weights and one SGD step makes them infinite. Such pixels get no gradient here: x / ||x||
+  // has none at 0, and the forward values are F.normalize's exactly.
+  const auto norm = x.norm(2, {1}, /*keepdim=*/true);
+  constexpr double kEps = 1e-12;
+  return at::where(norm > kEps, x / norm.clamp_min(kEps), at::zeros_like(x));
 }
 
 }  // namespace
