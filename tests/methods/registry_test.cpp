@@ -111,6 +111,7 @@ TEST(Registry, TheShortPresetIsTheSameScheduleForEveryDataFreeMethod) {
     EXPECT_EQ(o["epochs"], 8) << name;
     EXPECT_EQ(o["iterations"], 150) << name;
     EXPECT_EQ(o["batch_size"], 64) << name;
+    EXPECT_EQ(o["lr_q"], 1e-3) << name;
   }
 }
 

@@ -174,8 +174,9 @@ void QimeraAdditions::apply(generator::GeneratorOptions& o) const {
 
 void RealSamplesGroup::describe(OptionVisitor& v) {
   v.option({"real_samples",
-            "Real images added to every Q batch (Table 1): a safetensors file with 'images' and "
-            "'labels' as `qimera analyze --confusing` writes; empty: synthetic images only"},
+            "Real images added to every Q batch (Table 1): a safetensors file with 'images' [N, C, H, "
+            "W] preprocessed like the teacher's inputs and int64 'labels' [N]; empty: synthetic "
+            "images only"},
            path);
   v.option({"real_per_batch", "Real images per Q batch (0: the whole set once per epoch)"}, per_batch);
 }

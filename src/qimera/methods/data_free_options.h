@@ -90,7 +90,7 @@ struct QimeraAdditions {
 
 /// Real images mixed into every Q batch (the paper's Table 1: synthetic samples plus a few real
 /// "confusing" or "unconfusing" ones): a safetensors file with "images" [N, C, S, S] (preprocessed
-/// like the teacher's inputs) and "labels" int64 [N], as `qimera analyze --confusing` writes.
+/// like the teacher's inputs) and "labels" int64 [N].
 struct RealSamplesGroup {
   std::string path;           // empty: none
   int64_t per_batch = 0;      // 0: ceil(N / iterations), so the whole set is seen once per epoch

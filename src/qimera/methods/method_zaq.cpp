@@ -42,7 +42,7 @@ std::vector<PresetInfo> zaq_presets(bool qimera) {
   std::vector<PresetInfo> presets{
       {"fmnist-short", kFmnistShortDescription,
        merge({{"epochs", 8}, {"iterations", 150}, {"batch_size", 64}, {"observe_epochs", 2},
-              {"lr_schedule", "multistep:6"}, {"observer", "percentile"}},
+              {"lr_q", 1e-3}, {"lr_schedule", "multistep:6"}, {"observer", "percentile"}},
              qimera ? nlohmann::json{{"se_k", 2}, {"se_p", 0.4}} : nlohmann::json::object())}};
   for (const auto& s : paper_settings()) {
     if (s.imagenet) continue;
