@@ -95,7 +95,12 @@ models::Classifier load_classifier(const ModelCard& card, c10::Device device, bo
   io::check_finite(state, card.weights.string(), nonfinite);
   io::LoadOptions options;
   options.strict = strict;
-  const auto report = io::load_state_dict(*model, state, options);
+  io::LoadReport report;
+  try {
+    report = io::load_state_dict(*model, state, options);
+  } catch (const Error& e) {
+    fail("{}: {}", card.weights.string(), e.what());  // the message names the model, not the file
+  }
   spdlog::debug("loaded {} tensors from {}", report.loaded.size(), card.weights.string());
   model->to(device);
   model->eval();
