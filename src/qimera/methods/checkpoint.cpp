@@ -19,6 +19,7 @@
 #include <functional>
 #include <map>
 #include <set>
+#include <sstream>
 #include <type_traits>
 
 namespace qimera::methods {
@@ -77,12 +78,14 @@ at::Tensor generator_state(at::Generator& generator) {
 
 // ---- Optimizers ---------------------------------------------------------------------------------
 
-// LibTorch keys per-parameter state by the parameter's TensorImpl: as a string in 1.x, as the
-// pointer itself in later versions.
+// LibTorch keys per-parameter state by the parameter's TensorImpl: as its address printed to a
+// string in 1.x (c10::guts::to_string, an ostringstream), as the pointer itself in later versions.
 template <typename Map>
 typename Map::key_type state_key(const Map&, const at::Tensor& param) {
   if constexpr (std::is_same_v<typename Map::key_type, std::string>) {
-    return c10::guts::to_string(param.unsafeGetTensorImpl());
+    std::ostringstream text;
+    text << static_cast<const void*>(param.unsafeGetTensorImpl());
+    return text.str();
   } else {
     return static_cast<typename Map::key_type>(param.unsafeGetTensorImpl());
   }
