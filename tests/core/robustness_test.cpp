@@ -114,6 +114,11 @@ TEST(Json, TypedReadingNamesTheFieldAndNeverWrapsAround) {
   EXPECT_THAT(error_of([] { json_integer(json::parse("-5"), "size", 0, 10); }),
               HasSubstr("size is -5 (a number), expected an integer in 0..10"));
   EXPECT_THAT(error_of([] { json_integer(json::parse("0.5"), "k", 0, 10); }), HasSubstr("k is 0.5"));
+  // 2^63 as a float is outside int64 too (converting it would be undefined behaviour).
+  EXPECT_THAT(error_of([] { json_integer(json::parse("9223372036854775808.0"), "k", 0, INT64_MAX); }),
+              HasSubstr("k is"));
+  EXPECT_THAT(error_of([] { json_integer(json::parse("-1e300"), "k", INT64_MIN, INT64_MAX); }),
+              HasSubstr("k is"));
   EXPECT_THAT(error_of([] { json_integer(json::parse("\"7\""), "k", 0, 10); }),
               HasSubstr("k is \"7\" (a string)"));
   EXPECT_THAT(error_of([] { json_number(json(std::numeric_limits<double>::infinity()), "lr"); }),

@@ -129,9 +129,10 @@ int64_t json_integer(const nlohmann::json& value, const std::string& what, int64
   }
   if (value.is_number_float()) {  // 32.0 is a whole number; 1e300 and 0.5 are not
     const double v = value.get<double>();
-    if (std::isfinite(v) && v == std::floor(v) && v >= static_cast<double>(min) &&
-        v <= static_cast<double>(max)) {
-      return static_cast<int64_t>(v);
+    // Converting a double outside int64's range is undefined: check against 2^63 first.
+    if (std::isfinite(v) && v == std::floor(v) && v >= -0x1p63 && v < 0x1p63) {
+      const auto whole = static_cast<int64_t>(v);
+      if (whole >= min && whole <= max) return whole;
     }
   }
   wrong(value, what, range.c_str());

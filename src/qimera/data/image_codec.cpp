@@ -230,6 +230,7 @@ int jpeg_frame_marker(std::string_view bytes) {
 /// pixels; an arithmetic-coded one can be denser, so only the limit applies to it.
 void check_jpeg_size(std::string_view bytes, int width, int height, int64_t max_pixels,
                      const std::string& source) {
+  require(width > 0 && height > 0, "{}: the JPEG image claims {}x{} pixels", source, width, height);
   check_pixels(static_cast<uint64_t>(width), static_cast<uint64_t>(height), max_pixels, source,
                "JPEG");
   const int marker = jpeg_frame_marker(bytes);
