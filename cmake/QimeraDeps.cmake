@@ -37,6 +37,13 @@ else()
   endif()
 endif()
 
+# xxHash (header-only use): checksums of checkpoints' integrity records.
+find_path(QIMERA_XXHASH_INCLUDE_DIR xxhash.h HINTS ${QIMERA_VENDOR_DIR}/include)
+if(NOT QIMERA_XXHASH_INCLUDE_DIR)
+  message(FATAL_ERROR "xxhash.h not found: install libxxhash-dev (scripts/install-deps.sh)")
+endif()
+# CRC-32 checks and deflated records in torch.save archives; without it archives are read unchecked.
+find_package(ZLIB QUIET)
 # Image decoding for ImageNet-style folders; without them the folder loader says so at run time.
 find_package(PNG QUIET)
 find_package(libjpeg-turbo CONFIG QUIET)

@@ -8,6 +8,8 @@ packages=(
   libcli11-dev            # command-line parsing
   nlohmann-json3-dev      # JSON: configs, model cards, manifests, metrics
   libfmt-dev libspdlog-dev  # formatting and logging
+  libxxhash-dev           # checksums of checkpoints (header-only use)
+  zlib1g-dev              # CRC-32 and deflated records of torch.save zip files
   libpng-dev libturbojpeg0-dev  # decoding ImageNet-style image folders
   libgtest-dev libgmock-dev     # tests
   libbenchmark-dev        # micro-benchmarks

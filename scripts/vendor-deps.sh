@@ -8,5 +8,6 @@ out="${1:-.device/vendor}"
 rm -rf "$out"
 mkdir -p "$out/include"
 for dir in fmt spdlog nlohmann CLI; do cp -r "/usr/include/$dir" "$out/include/"; done
+cp /usr/include/xxhash.h "$out/include/"
 cp -r /usr/src/googletest "$out/googletest"
 du -sh "$out"

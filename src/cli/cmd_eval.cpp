@@ -8,10 +8,13 @@
 #include "qimera/deploy/model_card.h"
 #include "qimera/deploy/quantized_model.h"
 #include "qimera/eval/evaluate.h"
+#include "qimera/eval/input_check.h"
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
+
+#include <limits>
 
 namespace qimera::cli {
 namespace {
@@ -41,21 +44,26 @@ std::vector<Candidate> load_candidates(const EvalOptions& o, c10::Device device)
     const auto manifest = deploy::read_quantized_manifest(o.model);
     if (!manifest.source_model.empty() && std::filesystem::exists(manifest.source_model)) {
       const auto card = deploy::read_model_card(manifest.source_model);
-      out.push_back({"full precision", deploy::load_classifier(card, device), card.preprocess});
+      out.push_back({"full precision",
+                     deploy::load_classifier(card, device, true, o.common.nonfinite()),
+                     card.preprocess});
     } else {
       spdlog::warn("the quantized model names no full-precision source that exists here; "
                    "evaluating it alone");
     }
     out.push_back({"quantized " + manifest.config.short_name(),
-                   deploy::load_quantized(manifest, device), manifest.preprocess});
+                   deploy::load_quantized(manifest, device, o.common.nonfinite()),
+                   manifest.preprocess});
     return out;
   }
   const auto card = deploy::resolve_model(o.model, o.weights);
-  out.push_back({"full precision", deploy::load_classifier(card, device), card.preprocess});
+  out.push_back({"full precision", deploy::load_classifier(card, device, true, o.common.nonfinite()),
+                 card.preprocess});
   return out;
 }
 
 void run_eval(const EvalOptions& o) {
+  check_output_file(o.json, "--json");
   const auto device = apply_common_options(o.common);
   auto dataset = open_data(o.data, o.common);
   if (o.limit > 0) dataset = data::first_n(dataset, o.limit);
@@ -66,6 +74,7 @@ void run_eval(const EvalOptions& o) {
     require(candidate.model->spec().num_classes >= dataset->num_classes(),
             "the model has {} classes but the data set has {}", candidate.model->spec().num_classes,
             dataset->num_classes());
+    eval::require_model_input(*dataset, preprocess, candidate.model->spec());
     data::LoaderOptions loading;
     loading.batch_size = o.batch_size;
     loading.workers = o.common.workers;
@@ -108,8 +117,12 @@ void add_eval_command(CLI::App& app) {
                   "cifar100:DIR[:split], folder:DIR, idx:IMAGES,LABELS")
       ->capture_default_str();
   cmd->add_option("--preprocess", o.preprocess, "Override the model's preprocessing preset");
-  cmd->add_option("--batch-size", o.batch_size, "Evaluation batch size")->capture_default_str();
-  cmd->add_option("--limit", o.limit, "Evaluate only the first N images (0: all)")->capture_default_str();
+  cmd->add_option("--batch-size", o.batch_size, "Evaluation batch size")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 16));
+  cmd->add_option("--limit", o.limit, "Evaluate only the first N images (0: all)")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{0}, std::numeric_limits<int64_t>::max()));
   cmd->add_option("--json", o.json, "Also write the results to this JSON file");
   cmd->callback([] { run_eval(o); });
 }

@@ -3,6 +3,7 @@
 
 #include "qimera/data/dataset.h"
 #include "qimera/data/preprocess.h"
+#include "qimera/io/state_dict.h"
 
 #include <CLI/CLI.hpp>
 #include <c10/core/Device.h>
@@ -21,9 +22,16 @@ struct CommonOptions {
   bool verbose = false;
   std::string data_root;
   int workers = 2;
+  bool allow_nonfinite = false;
+
+  /// What loading a model does with NaN / infinite weights (--allow-nonfinite).
+  io::NonFinite nonfinite() const {
+    return allow_nonfinite ? io::NonFinite::Warn : io::NonFinite::Refuse;
+  }
 };
 
-/// Adds --device, --threads, --seed, --data-root, --workers, --quiet, --verbose to `command`.
+/// Adds --device, --threads, --seed, --data-root, --workers, --allow-nonfinite, --quiet, --verbose
+/// to `command`.
 void add_common_options(CLI::App& command, CommonOptions& options);
 
 /// Applies threads, logging and the seed; returns the device to run on.
@@ -36,6 +44,10 @@ std::shared_ptr<const data::Dataset> open_data(const std::string& spec, const Co
 
 /// The default preprocessing preset for a data-set spec ("fashion-mnist:test" -> fashion-mnist).
 std::string default_preprocess_for(const std::string& spec);
+
+/// Refuses, before any work is done, an output path that cannot become a file: a folder, or a
+/// path ending in '/'. `flag` names the option ("--json").
+void check_output_file(const std::string& path, const char* flag);
 
 /// The command line as typed, for provenance records.
 const std::string& command_line();

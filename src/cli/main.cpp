@@ -6,10 +6,14 @@
 #include "qimera/core/runtime.h"
 
 #include <CLI/CLI.hpp>
+#include <csignal>
 #include <c10/util/Exception.h>
 #include <fmt/format.h>
 
 int main(int argc, char** argv) {
+  // Past a file size limit (ulimit -f) a write then fails with EFBIG and the run ends with a message
+  // naming the file, instead of the process being killed by SIGXFSZ with a half-written file.
+  std::signal(SIGXFSZ, SIG_IGN);
   qimera::tune_allocator();
   qimera::cli::set_command_line(argc, argv);
   CLI::App app{

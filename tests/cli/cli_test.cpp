@@ -1,4 +1,5 @@
 // The command-line front end, run as a separate process on small files the tests make.
+#include "qimera/core/atomic_file.h"
 #include "qimera/core/json_file.h"
 #include "qimera/data/idx.h"
 #include "qimera/deploy/model_card.h"
@@ -15,12 +16,15 @@
 #include <array>
 #include <cstdio>
 #include <fstream>
+#include <limits>
 #include <sys/wait.h>
 
 namespace qimera {
 namespace {
 
+using ::testing::AllOf;
 using ::testing::HasSubstr;
+using ::testing::Not;
 using testing::TempDir;
 
 struct Result {
@@ -185,6 +189,64 @@ TEST_F(CliFixture, TrainWritesACardThatEvalUses) {
   EXPECT_EQ(qimera_cli("eval --model " + out + "/model.json --data " + data + common).code, 0);
   // A finished run is not silently overwritten; --resume of a finished run changes nothing.
   EXPECT_NE(qimera_cli("train --data " + data + " --epochs 2 --out " + out + common).code, 0);
+}
+
+
+// The hostile and broken inputs, as a user meets them on the command line.
+TEST_F(CliFixture, NegativeCountsAndFolderOutputsAreRefusedUpFront) {
+  const auto limit = qimera_cli("eval --model " + card_path + " --data " + data + " --limit -5" + common);
+  EXPECT_NE(limit.code, 0);
+  EXPECT_THAT(limit.output, AllOf(HasSubstr("--limit"), HasSubstr("-5")));
+  const auto threads = qimera_cli("eval --model " + card_path + " --data " + data +
+                                  " --device cpu --threads -1 --quiet");
+  EXPECT_NE(threads.code, 0);
+  EXPECT_THAT(threads.output, AllOf(HasSubstr("--threads"), HasSubstr("-1")));
+  // --json naming a folder used to fail after the evaluation with "...: Success".
+  const auto folder = qimera_cli("eval --model " + card_path + " --data " + data + " --json " +
+                                 dir.path().string() + common);
+  EXPECT_EQ(folder.code, 1);
+  EXPECT_THAT(folder.output, AllOf(HasSubstr("--json"), HasSubstr("a folder"), Not(HasSubstr("Success"))));
+}
+
+TEST_F(CliFixture, ABrokenCardIsAClearErrorNotACrash) {
+  auto card = read_json(card_path);
+  card["format"] = 5;
+  write_json(dir / "format.json", card);
+  const auto format = qimera_cli("eval --model " + (dir / "format.json").string() + " --data " + data + common);
+  EXPECT_EQ(format.code, 1);
+  EXPECT_THAT(format.output, AllOf(HasSubstr("format.json"), HasSubstr("\"format\" must be"),
+                                   Not(HasSubstr("type_error"))));
+  // 200 KB of nested brackets in the preprocessing: a SIGSEGV before.
+  std::string text = read_file(card_path);
+  text.insert(text.find("\"preprocess\": {") + 15,
+              "\"mean\": " + std::string(100000, '[') + std::string(100000, ']') + ", ");
+  qimera::testing::write_bytes(dir / "deep.json", text);
+  const auto deep = qimera_cli("eval --model " + (dir / "deep.json").string() + " --data " + data + common);
+  EXPECT_EQ(deep.code, 1);
+  EXPECT_THAT(deep.output, AllOf(HasSubstr("deep.json"), HasSubstr("nested")));
+}
+
+TEST_F(CliFixture, NonFiniteWeightsAreRefusedUnlessAllowed) {
+  auto weights = io::read_safetensors(dir / "model.safetensors");
+  weights[0].second.view(-1)[0] = std::numeric_limits<float>::quiet_NaN();
+  io::write_safetensors(dir / "model.safetensors", weights);
+  const auto refused = qimera_cli("eval --model " + card_path + " --data " + data + common);
+  EXPECT_EQ(refused.code, 1);
+  EXPECT_THAT(refused.output, AllOf(HasSubstr("model.safetensors"), HasSubstr(weights[0].first),
+                                    HasSubstr("NaN"), HasSubstr("--allow-nonfinite")));
+  const auto allowed = qimera_cli("eval --model " + card_path + " --data " + data +
+                                  " --allow-nonfinite --device cpu --threads 2");
+  EXPECT_EQ(allowed.code, 0) << allowed.output;
+  EXPECT_THAT(allowed.output, HasSubstr("loading it anyway"));
+}
+
+TEST_F(CliFixture, ImagesOfAnotherSizeThanTheModelAreRefused) {
+  data::write_idx_images(dir / "big", at::zeros({1, 1, 4000, 4000}, at::kByte));
+  data::write_idx_labels(dir / "big-labels", at::zeros({1}, at::kLong));
+  const auto r = qimera_cli("eval --model " + card_path + " --data idx:" + (dir / "big").string() +
+                            "," + (dir / "big-labels").string() + common);
+  EXPECT_EQ(r.code, 1);
+  EXPECT_THAT(r.output, AllOf(HasSubstr("1x4000x4000"), HasSubstr("takes 1x8x8")));
 }
 
 }  // namespace

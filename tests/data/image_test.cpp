@@ -8,6 +8,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <sys/resource.h>
+
 namespace qimera::data {
 namespace {
 namespace fs = std::filesystem;
@@ -203,6 +205,68 @@ TEST(DecodeJpeg, CorruptJpegNamesTheFile) {
 /// A 2x2 PNG of one grey level, which identifies the image after decoding.
 std::string tagged_png(int tag) {
   return make_png(2, 0, 8, {bytes({tag, tag}), bytes({tag, tag})});
+}
+
+
+// ---- Sizes a file claims (the hostile images) -------------------------------------------
+
+long peak_rss_kb() {
+  rusage usage{};
+  ::getrusage(RUSAGE_SELF, &usage);
+  return usage.ru_maxrss;
+}
+
+/// A PNG header that claims `width` x `height` 8-bit grey pixels, with a token IDAT.
+std::string claiming_png(uint32_t width, uint32_t height) {
+  std::string ihdr = be32(width) + be32(height) + bytes({8, 0, 0, 0, 0});
+  return "\x89PNG\r\n\x1a\n" + chunk("IHDR", ihdr) + chunk("IDAT", zlib_stored(std::string(4, '\0'))) +
+         chunk("IEND", "");
+}
+
+/// A real small JPEG whose frame header is edited to claim `width` x `height`.
+std::string claiming_jpeg(uint16_t width, uint16_t height) {
+  std::string jpeg = encode_jpeg(at::full({1, 16, 16}, 77, at::kByte));
+  const size_t sof = jpeg.find("\xff\xc0");
+  EXPECT_NE(sof, std::string::npos);
+  jpeg[sof + 5] = static_cast<char>(height >> 8);
+  jpeg[sof + 6] = static_cast<char>(height);
+  jpeg[sof + 7] = static_cast<char>(width >> 8);
+  jpeg[sof + 8] = static_cast<char>(width);
+  return jpeg;
+}
+
+TEST(DecodeLimits, APngClaimingGigapixelsIsRefusedBeforeAllocating) {
+  REQUIRE_PNG();
+  const std::string png = claiming_png(30000, 30000);
+  EXPECT_LT(png.size(), 80u);
+  const long before = peak_rss_kb();
+  EXPECT_THAT([&] { decode_image(png, "huge.png"); },
+              ThrowsMessage<Error>(AllOf(HasSubstr("huge.png"), HasSubstr("30000x30000"),
+                                         HasSubstr("more than the 67108864"))));
+  // Within the pixel limit, but not within what 70 bytes of deflate can hold.
+  EXPECT_THAT([&] { decode_image(claiming_png(4000, 4000), "big.png"); },
+              ThrowsMessage<Error>(AllOf(HasSubstr("big.png"), HasSubstr("4000x4000"),
+                                         HasSubstr("more than its"))));
+  EXPECT_LT(peak_rss_kb() - before, 50 * 1024);  // it took 2.8 GB before
+  EXPECT_THAT([&] { decode_image(claiming_png(0, 5), "empty.png"); },
+              ThrowsMessage<Error>(HasSubstr("empty.png")));
+}
+
+TEST(DecodeLimits, AJpegClaimingMoreThanItCanEncodeIsRefusedBeforeAllocating) {
+  REQUIRE_JPEG();
+  const long before = peak_rss_kb();
+  EXPECT_THAT([&] { decode_image(claiming_jpeg(20000, 20000), "huge.jpg"); },
+              ThrowsMessage<Error>(AllOf(HasSubstr("huge.jpg"), HasSubstr("20000x20000"),
+                                         HasSubstr("more than the"))));
+  EXPECT_THAT([&] { decode_image(claiming_jpeg(4000, 4000), "big.jpg"); },
+              ThrowsMessage<Error>(AllOf(HasSubstr("big.jpg"), HasSubstr("more than its"),
+                                         HasSubstr("can encode"))));
+  EXPECT_LT(peak_rss_kb() - before, 50 * 1024);  // it took 2.5 GB before
+  // The caller's own limit.
+  const std::string jpeg = encode_jpeg(at::full({3, 16, 16}, 5, at::kByte));
+  EXPECT_EQ(decode_image(jpeg, "ok.jpg", 256).size(2), 16);
+  EXPECT_THAT([&] { decode_image(jpeg, "small.jpg", 255); },
+              ThrowsMessage<Error>(HasSubstr("more than the 255")));
 }
 
 TEST(ImageFolder, ClassesAndFilesInTorchvisionOrder) {

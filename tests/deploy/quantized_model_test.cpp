@@ -43,7 +43,8 @@ TEST(QuantizedModel, RoundTripReproducesLogitsExactly) {
   at::NoGradGuard no_grad;
   EXPECT_TRUE(at::equal(loaded->forward(x), q->forward(x)));
   EXPECT_EQ(manifest.layers.front().bits, 8);
-  EXPECT_EQ(manifest.config.short_name(), "4w4a");
+  // The overrides are part of the label: "4w4a" alone would hide the float stage.
+  EXPECT_EQ(manifest.config.short_name(), "4w4a (@first=8, features.stage3.unit3.*=float)");
 }
 
 TEST(QuantizedModel, FourBitWeightsAreStoredTwoPerByte) {

@@ -1,4 +1,5 @@
 #include "qimera/eval/evaluate.h"
+#include "qimera/eval/input_check.h"
 
 #include "qimera/core/error.h"
 #include "qimera/data/dataset.h"
@@ -60,6 +61,35 @@ TEST(Evaluate, CountsTopOneAndTopFive) {
 TEST(Evaluate, RejectsWrongLogitShapes) {
   data::BatchLoader loader(numbered_dataset(), data::preprocess_preset("none"), options(4));
   EXPECT_THROW(evaluate([](const at::Tensor& x) { return at::zeros({1, 6}); }, loader), Error);
+}
+
+
+// The IDX file of one 4000 x 4000 image made a 28 x 28 model run on it (4.3 GB).
+TEST(ModelInput, DataOfAnotherSizeIsRefusedBeforeAnyBatch) {
+  const models::ModelSpec spec{models::Arch::ResNet20Cifar, 10, 1, 28};
+  const auto big = std::make_shared<data::TensorDataset>(at::zeros({1, 1, 4000, 4000}, at::kByte),
+                                                         at::zeros({1}, at::kLong), 10, "huge.idx");
+  try {
+    require_model_input(*big, data::preprocess_preset("none"), spec);
+    FAIL();
+  } catch (const Error& e) {
+    const std::string message = e.what();
+    EXPECT_NE(message.find("huge.idx: images are 1x4000x4000"), std::string::npos) << message;
+    EXPECT_NE(message.find("takes 1x28x28"), std::string::npos) << message;
+  }
+  const auto grey = std::make_shared<data::TensorDataset>(at::zeros({1, 1, 28, 28}, at::kByte),
+                                                          at::zeros({1}, at::kLong), 10, "grey");
+  EXPECT_NO_THROW(require_model_input(*grey, data::preprocess_preset("none"), spec));
+  const models::ModelSpec rgb{models::Arch::ResNet20Cifar, 10, 3, 28};
+  try {
+    require_model_input(*grey, data::preprocess_preset("none"), rgb);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("grey_to_rgb"), std::string::npos);
+  }
+  auto preprocess = data::preprocess_preset("none");
+  preprocess.grey_to_rgb = true;
+  EXPECT_NO_THROW(require_model_input(*grey, preprocess, rgb));
 }
 
 }  // namespace

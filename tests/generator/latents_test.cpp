@@ -1,4 +1,5 @@
 // Latent batches: the ordinary / superposed decision, soft targets, mixing weights, determinism.
+#include "qimera/generator/generator.h"
 #include "qimera/generator/latents.h"
 
 #include <ATen/ATen.h>
@@ -183,6 +184,39 @@ TEST(LatentBatch, MovesEveryTensor) {
   EXPECT_TRUE(b.labels.defined() && b.noise.defined() && b.mix.defined() && b.targets.defined());
   const auto o = sample_latents(4, 10, 4, se(2, 0.0), at::kCPU).to(at::kCPU);
   EXPECT_FALSE(o.mix.defined());
+}
+
+
+// Options read from JSON (a run's config): error messages show a bounded excerpt of a bad value
+// (they used to dump() it whole, which recursed through deep nesting), and 2^63 is not negative.
+TEST(OptionsJson, BadValuesAreExcerptedNotDumped) {
+  const std::string deep = std::string(100000, '[') + std::string(100000, ']');
+  // nlohmann's parser is iterative; only printing the value recursed.
+  nlohmann::json options = nlohmann::json::parse(R"({"k": 2, "p": 0.5})");
+  options["k"] = nlohmann::json::parse(deep);
+  try {
+    SuperpositionOptions::from_json(options);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_LT(std::string(e.what()).size(), 300u);
+    EXPECT_NE(std::string(e.what()).find("superposition option k is [[[["), std::string::npos);
+  }
+  nlohmann::json generator = GeneratorOptions(10, 32, 3, 64).to_json();
+  generator["embedding_init"] = nlohmann::json::parse(deep);
+  EXPECT_THROW(GeneratorOptions::from_json(generator), Error);
+  generator = GeneratorOptions(10, 32, 3, 64).to_json();
+  generator["num_classes"] = nlohmann::json::parse("9223372036854775808");
+  try {
+    GeneratorOptions::from_json(generator);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("'num_classes' is 9223372036854775808"), std::string::npos);
+  }
+  generator = GeneratorOptions(10, 32, 3, 64).to_json();
+  generator["image_size"] = 100000;
+  EXPECT_THROW(GeneratorOptions::from_json(generator), Error);
+  nlohmann::json bad_object = nlohmann::json::parse(deep);
+  EXPECT_THROW(GeneratorOptions::from_json(bad_object), Error);
 }
 
 }  // namespace

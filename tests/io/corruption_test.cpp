@@ -11,6 +11,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <map>
 #include <random>
 #include <typeinfo>
@@ -87,12 +88,16 @@ TEST(Corruption, DamagedFixturePickleIsRefusedCleanly) {
     records[name] = std::string(static_cast<const char*>(bytes.get()), length);
   }
   const std::string pickle = records.at("data.pkl");
-  const detail::RecordLoader load = [&](const std::string& name) {
+  const auto record = [&](const std::string& name) -> const std::string& {
     auto found = records.find(name);
     if (found == records.end()) fail("fixture: no record {}", name);
-    return at::from_blob(found->second.data(), {static_cast<int64_t>(found->second.size())},
-                         at::kByte);
+    return found->second;
   };
+  const detail::RecordSource load{
+      [&](const std::string& name) -> uint64_t { return record(name).size(); },
+      [&](const std::string& name, void* out, uint64_t size) {
+        std::memcpy(out, record(name).data(), size);
+      }};
   ASSERT_EQ(detail::unpickle_state_dict(pickle, load, "fixture").size(), 128u);
   std::mt19937 rng(5);
   auto check = [&](const std::string& damaged, const std::string& what) {

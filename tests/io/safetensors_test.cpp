@@ -159,13 +159,19 @@ TEST(Safetensors, RefusesInconsistentFiles) {
       {"deep",
        safetensors_bytes(
            "{\"a\":" + std::string(1'000'000, '[') + std::string(1'000'000, ']') + "}", ""),
-       "described by array"},
+       "nested more than 64 levels"},
+      {"shallow",  // within the nesting limit: the value is named with a bounded excerpt
+       safetensors_bytes("{\"a\":" + std::string(50, '[') + std::string(50, ']') + "}", ""),
+       "is described by [[[[[[[[[["},
       {"deep_shape",
        safetensors_bytes(
            "{" + entry("a", "U8", std::string(100'000, '[') + std::string(100'000, ']'), "[0,0]") +
                "}",
            ""),
-       "is array, not a non-negative"},
+       "nested more than 64 levels"},
+      {"shallow_shape",
+       safetensors_bytes("{" + entry("a", "U8", "[" + std::string(40, '[') + std::string(40, ']') + "]", "[0,0]") + "}", ""),
+       "shape entry is [[[[[[[[[["},
       {"bad_metadata", safetensors_bytes(R"({"__metadata__":{"k":1}})", ""), "not a string"},
   };
   for (const auto& [name, bytes, message] : cases) {

@@ -1,6 +1,7 @@
 #include "qimera/data/fashion_mnist.h"
 
 #include "qimera/core/error.h"
+#include "qimera/core/json_value.h"
 #include "qimera/core/json_file.h"
 #include "qimera/data/idx.h"
 
@@ -83,12 +84,12 @@ std::optional<Image> parse_record(const nlohmann::json& record, std::string& rea
   for (size_t i = 0; i < kPixels; ++i) {
     const auto& value = record[i];
     if (!value.is_number_integer()) {
-      reason = fmt::format("value {} at position {} is not an integer", value.dump(), i);
+      reason = fmt::format("value {} at position {} is not an integer", json_excerpt(value), i);
       return std::nullopt;
     }
     const auto v = value.get<int64_t>();
     if (v < 0 || v > 255 || (value.is_number_unsigned() && value.get<uint64_t>() > 255)) {
-      reason = fmt::format("value {} at position {} is outside 0..255", value.dump(), i);
+      reason = fmt::format("value {} at position {} is outside 0..255", json_excerpt(value), i);
       return std::nullopt;
     }
     image[i] = static_cast<uint8_t>(v);

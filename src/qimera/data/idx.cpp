@@ -2,6 +2,8 @@
 
 #include "qimera/core/atomic_file.h"
 #include "qimera/core/error.h"
+#include "qimera/core/input_file.h"
+#include "qimera/data/image_codec.h"  // kMaxImagePixels
 
 #include <ATen/ATen.h>
 #include <fmt/ranges.h>
@@ -27,39 +29,50 @@ void append_big_endian_u32(std::string& out, uint32_t value) {
   for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<char>(value >> shift));
 }
 
-/// Reads the header of an IDX file of `dims` dimensions; returns the dimensions. The file must
+/// Reads and checks the header of an IDX file; returns the dimensions. Every size is checked, with
+/// overflow in mind, against the file's real length before anything is allocated: the file must
 /// hold exactly the bytes the header promises.
-std::vector<int64_t> read_header(const fs::path& path, const std::string& bytes, uint32_t magic,
-                                 const char* kind) {
+std::vector<int64_t> read_header(const InputFile& file, uint32_t magic, const char* kind) {
+  const std::string& name = file.name();
   const size_t dims = magic & 0xff;
   const size_t header = 4 + 4 * dims;
-  require(bytes.size() >= 4, "{}: {} bytes is too short for an IDX file (truncated?)",
-          path.string(), bytes.size());
-  const uint32_t found = big_endian_u32(bytes, 0);
-  require((found >> 16) != 0x1f8b, "{}: the file is gzip-compressed; gunzip it first",
-          path.string());
+  require(file.size() >= 4, "{}: {} bytes is too short for an IDX file (truncated?)", name,
+          file.size());
+  const std::string start = file.read(0, 4);
+  const uint32_t found = big_endian_u32(start, 0);
+  require((found >> 16) != 0x1f8b, "{}: the file is gzip-compressed; gunzip it first", name);
   require(found == magic, "{}: wrong magic number {:#010x}, expected {:#010x} for an IDX {} file",
-          path.string(), found, magic, kind);
-  require(bytes.size() >= header, "{}: truncated IDX header ({} bytes, need {})", path.string(),
-          bytes.size(), header);
+          name, found, magic, kind);
+  require(file.size() >= header, "{}: truncated IDX header ({} bytes, need {})", name, file.size(),
+          header);
+  const std::string sizes = file.read(4, 4 * dims);
   std::vector<int64_t> shape;
   uint64_t payload = 1;
+  bool overflow = false;
   for (size_t d = 0; d < dims; ++d) {
-    shape.push_back(big_endian_u32(bytes, 4 + 4 * d));
-    payload *= static_cast<uint64_t>(shape.back());
+    shape.push_back(big_endian_u32(sizes, 4 * d));
+    overflow = overflow || __builtin_mul_overflow(payload, static_cast<uint64_t>(shape.back()), &payload);
   }
-  const uint64_t expected = header + payload;
-  require(bytes.size() >= expected,
+  if (dims == 3) {
+    require(shape[1] > 0 && shape[2] > 0, "{}: images of {}x{} pixels; an IDX image file needs at "
+            "least 1x1", name, shape[1], shape[2]);
+    require(static_cast<uint64_t>(shape[1]) * static_cast<uint64_t>(shape[2]) <=
+                static_cast<uint64_t>(kMaxImagePixels), "{}: images of {}x{} pixels, more than the "
+            "{} pixels this reader accepts", name, shape[1], shape[2], kMaxImagePixels);
+  }
+  const uint64_t data = file.size() - header;
+  require(!overflow && payload <= data,
           "{}: truncated: the header promises {} of shape {} ({} bytes) but the file has {} bytes",
-          path.string(), kind, shape, expected, bytes.size());
-  require(bytes.size() == expected, "{}: {} unexpected trailing bytes after {} of shape {}",
-          path.string(), bytes.size() - expected, kind, shape);
+          name, kind, shape, overflow ? std::string("more than 2^64") : std::to_string(header + payload),
+          file.size());
+  require(payload == data, "{}: {} unexpected trailing bytes after {} of shape {}", name,
+          data - payload, kind, shape);
   return shape;
 }
 
-at::Tensor bytes_to_tensor(const std::string& bytes, size_t offset, std::vector<int64_t> shape) {
+at::Tensor read_payload(const InputFile& file, size_t offset, std::vector<int64_t> shape) {
   auto out = at::empty(shape, at::kByte);
-  std::memcpy(out.data_ptr<uint8_t>(), bytes.data() + offset, static_cast<size_t>(out.numel()));
+  if (out.numel() > 0) file.read_into(offset, out.data_ptr<uint8_t>(), static_cast<size_t>(out.numel()));
   return out;
 }
 
@@ -75,15 +88,15 @@ void check_label_range(const at::Tensor& labels, int64_t num_classes, const fs::
 }  // namespace
 
 at::Tensor read_idx_images(const fs::path& path) {
-  const std::string bytes = read_file(path);
-  const auto shape = read_header(path, bytes, kImagesMagic, "images");
-  return bytes_to_tensor(bytes, 16, {shape[0], 1, shape[1], shape[2]});
+  const InputFile file(path);
+  const auto shape = read_header(file, kImagesMagic, "images");
+  return read_payload(file, 16, {shape[0], 1, shape[1], shape[2]});
 }
 
 at::Tensor read_idx_labels(const fs::path& path) {
-  const std::string bytes = read_file(path);
-  const auto shape = read_header(path, bytes, kLabelsMagic, "labels");
-  return bytes_to_tensor(bytes, 8, {shape[0]}).to(at::kLong);
+  const InputFile file(path);
+  const auto shape = read_header(file, kLabelsMagic, "labels");
+  return read_payload(file, 8, {shape[0]}).to(at::kLong);
 }
 
 std::shared_ptr<TensorDataset> open_idx(const fs::path& images_path, const fs::path& labels_path,

@@ -28,6 +28,20 @@ bool looks_like_jpeg(std::string_view bytes) {
          static_cast<uint8_t>(bytes[1]) == 0xD8;
 }
 
+// Deflate (inside PNG) never expands more than about 1032:1.
+constexpr uint64_t kMaxDeflateRatio = 1032;
+
+/// The claimed size against the caller's limit; `what` is "PNG" or "JPEG".
+void check_pixels(uint64_t width, uint64_t height, int64_t max_pixels, const std::string& source,
+                  const char* what) {
+  require(width > 0 && height > 0, "{}: the {} image claims {}x{} pixels", source, what, width,
+          height);
+  require(width * height <= static_cast<uint64_t>(max_pixels),
+          "{}: the {} image claims {}x{} pixels, more than the {} this reader accepts (a damaged "
+          "or hostile file, or an image to shrink first)",
+          source, what, width, height, max_pixels);
+}
+
 /// uint8 [H,W,C] interleaved pixels -> [C,H,W].
 [[maybe_unused]] at::Tensor to_chw(at::Tensor hwc) { return hwc.permute({2, 0, 1}).contiguous(); }
 
@@ -49,6 +63,8 @@ struct PngInput {
   std::string_view bytes;
   size_t offset = 0;
   std::string error;
+  int64_t max_pixels = kMaxImagePixels;
+  std::string source;
 };
 
 /// Owned by the caller's frame: libpng unwinds with longjmp, which must not skip destructors.
@@ -90,6 +106,27 @@ void request_rgb8(png_structp png, png_infop info) {
   png_read_update_info(png, info);
 }
 
+/// Checks the header's size before a byte of pixels is allocated: against the caller's limit, and
+/// against the file's length (each row's filter byte and pixels come out of the file's deflate
+/// stream). Sets `input.error` and returns false when the size cannot be right.
+bool png_size_fits(png_structp png, png_infop info, PngInput& input) {
+  const uint64_t width = png_get_image_width(png, info), height = png_get_image_height(png, info);
+  try {
+    check_pixels(width, height, input.max_pixels, input.source, "PNG");
+  } catch (const Error& e) {
+    input.error = e.what();
+    return false;
+  }
+  const uint64_t raw = height * (1 + png_get_rowbytes(png, info));
+  if (raw / kMaxDeflateRatio > input.bytes.size()) {
+    input.error = fmt::format("{}: the PNG image claims {}x{} pixels ({} bytes of pixel data), "
+                              "more than its {} bytes can hold (truncated or hostile)",
+                              input.source, width, height, raw, input.bytes.size());
+    return false;
+  }
+  return true;
+}
+
 bool decode_png_into(PngInput& input, PngOutput& output) {
   png_structp png =
       png_create_read_struct(PNG_LIBPNG_VER_STRING, &input, png_on_error, png_on_warning);
@@ -104,7 +141,9 @@ bool decode_png_into(PngInput& input, PngOutput& output) {
     return false;
   }
   png_set_read_fn(png, &input, png_read_bytes);
+  png_set_chunk_malloc_max(png, 8 << 20);  // text and profile chunks that inflate without end
   png_read_info(png, info);
+  if (!png_size_fits(png, info, input)) png_longjmp(png, 1);
   request_rgb8(png, info);
   output.width = png_get_image_width(png, info);
   output.height = png_get_image_height(png, info);
@@ -120,11 +159,17 @@ bool decode_png_into(PngInput& input, PngOutput& output) {
   return true;
 }
 
-at::Tensor decode_png(std::string_view bytes, const std::string& source) {
+at::Tensor decode_png(std::string_view bytes, const std::string& source, int64_t max_pixels) {
   PngInput input;
   input.bytes = bytes;
+  input.max_pixels = max_pixels;
+  input.source = source;
   PngOutput output;
-  require(decode_png_into(input, output), "{}: unreadable PNG image ({})", source, input.error);
+  if (!decode_png_into(input, output)) {
+    // A size refusal is already a whole sentence that names the file.
+    if (input.error.rfind(source + ":", 0) == 0) throw Error(input.error);
+    fail("{}: unreadable PNG image ({})", source, input.error);
+  }
   auto hwc = at::empty({int64_t{output.height}, int64_t{output.width}, 3}, at::kByte);
   std::memcpy(hwc.data_ptr<uint8_t>(), output.pixels.data(), output.pixels.size());
   return to_chw(hwc);
@@ -132,7 +177,7 @@ at::Tensor decode_png(std::string_view bytes, const std::string& source) {
 
 #else
 
-at::Tensor decode_png(std::string_view, const std::string& source) {
+at::Tensor decode_png(std::string_view, const std::string& source, int64_t) {
   fail(
       "{}: cannot decode PNG images: qimera was built without PNG support (install libpng and "
       "rebuild)",
@@ -160,7 +205,44 @@ at::Tensor cmyk_to_rgb(const at::Tensor& inverted_cmyk) {
   return (nk - muldiv255).clamp(0, 255).to(at::kByte);
 }
 
-at::Tensor decode_jpeg(std::string_view bytes, const std::string& source) {
+/// The frame marker (0xC0..0xCF but C4, C8, CC) that says how the JPEG is coded, or 0.
+int jpeg_frame_marker(std::string_view bytes) {
+  size_t pos = 2;
+  while (pos + 4 <= bytes.size()) {
+    if (static_cast<uint8_t>(bytes[pos]) != 0xFF) return 0;
+    const int marker = static_cast<uint8_t>(bytes[pos + 1]);
+    if (marker == 0xFF) {  // fill byte
+      ++pos;
+      continue;
+    }
+    if (marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 && marker != 0xCC) {
+      return marker;
+    }
+    if (marker == 0xD9 || marker == 0xDA) return 0;  // end of image, start of scan
+    pos += 2 + ((static_cast<size_t>(static_cast<uint8_t>(bytes[pos + 2])) << 8) |
+                static_cast<uint8_t>(bytes[pos + 3]));
+  }
+  return 0;
+}
+
+/// Checks the header's size before the pixels are allocated. Huffman-coded JPEGs spend at least
+/// one bit on every 8x8 block of the first component, so a file of N bytes holds at most 512 N
+/// pixels; an arithmetic-coded one can be denser, so only the limit applies to it.
+void check_jpeg_size(std::string_view bytes, int width, int height, int64_t max_pixels,
+                     const std::string& source) {
+  require(width > 0 && height > 0, "{}: the JPEG image claims {}x{} pixels", source, width, height);
+  check_pixels(static_cast<uint64_t>(width), static_cast<uint64_t>(height), max_pixels, source,
+               "JPEG");
+  const int marker = jpeg_frame_marker(bytes);
+  const bool huffman = marker >= 0xC0 && marker <= 0xC7;
+  const uint64_t blocks = ((uint64_t(width) + 7) / 8) * ((uint64_t(height) + 7) / 8);
+  require(!huffman || blocks <= 8 * uint64_t{bytes.size()},
+          "{}: the JPEG image claims {}x{} pixels, more than its {} bytes can encode (truncated or "
+          "hostile)",
+          source, width, height, bytes.size());
+}
+
+at::Tensor decode_jpeg(std::string_view bytes, const std::string& source, int64_t max_pixels) {
   auto handle = make_handle(false);
   const auto* data = reinterpret_cast<const unsigned char*>(bytes.data());
   const auto size = static_cast<unsigned long>(bytes.size());
@@ -168,6 +250,7 @@ at::Tensor decode_jpeg(std::string_view bytes, const std::string& source) {
   require(tjDecompressHeader3(handle.get(), data, size, &width, &height, &subsampling,
                               &colorspace) == 0,
           "{}: unreadable JPEG image ({})", source, tjGetErrorStr2(handle.get()));
+  check_jpeg_size(bytes, width, height, max_pixels, source);
   const bool cmyk = colorspace == TJCS_CMYK || colorspace == TJCS_YCCK;
   auto hwc = at::empty({height, width, cmyk ? 4 : 3}, at::kByte);
   if (tjDecompress2(handle.get(), data, size, hwc.data_ptr<uint8_t>(), width, 0, height,
@@ -182,7 +265,7 @@ at::Tensor decode_jpeg(std::string_view bytes, const std::string& source) {
 
 #else
 
-at::Tensor decode_jpeg(std::string_view, const std::string& source) {
+at::Tensor decode_jpeg(std::string_view, const std::string& source, int64_t) {
   fail(
       "{}: cannot decode JPEG images: qimera was built without JPEG support (install "
       "libjpeg-turbo and rebuild)",
@@ -209,9 +292,9 @@ bool png_supported() {
 #endif
 }
 
-at::Tensor decode_image(std::string_view bytes, const std::string& source) {
-  if (looks_like_jpeg(bytes)) return decode_jpeg(bytes, source);
-  if (looks_like_png(bytes)) return decode_png(bytes, source);
+at::Tensor decode_image(std::string_view bytes, const std::string& source, int64_t max_pixels) {
+  if (looks_like_jpeg(bytes)) return decode_jpeg(bytes, source, max_pixels);
+  if (looks_like_png(bytes)) return decode_png(bytes, source, max_pixels);
   fail("{}: not a JPEG or PNG image ({} bytes, unknown signature)", source, bytes.size());
 }
 

@@ -68,7 +68,10 @@ void ImageFolderDataset::scan() {
 
 Example ImageFolderDataset::get(int64_t index) const {
   const fs::path& path = file(index);
-  return {decode_image(read_file(path), path.string()), labels_[static_cast<size_t>(index)]};
+  // A compressed image holds far less than the pixels it may decode to (kMaxImagePixels).
+  constexpr uint64_t kMaxImageFileBytes = uint64_t{256} << 20;
+  return {decode_image(read_file(path, kMaxImageFileBytes), path.string()),
+          labels_[static_cast<size_t>(index)]};
 }
 
 std::string ImageFolderDataset::description() const {

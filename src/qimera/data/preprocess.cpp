@@ -1,11 +1,15 @@
 #include "qimera/data/preprocess.h"
 
 #include "qimera/core/error.h"
+#include "qimera/core/json_value.h"
+#include "qimera/data/image_codec.h"  // kMaxImagePixels
+#include "qimera/core/json_value.h"
 
 #include <ATen/ATen.h>
 #include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
+#include <cmath>
 #include <map>
 
 namespace qimera::data {
@@ -77,11 +81,19 @@ void validate(const Preprocess& p) {
   require(p.resize >= 0 && p.center_crop >= 0 && p.pad >= 0,
           "preprocessing sizes must not be negative (resize {}, center_crop {}, pad {})", p.resize,
           p.center_crop, p.pad);
+  require(p.resize <= kMaxPreprocessSize && p.center_crop <= kMaxPreprocessSize &&
+              p.pad <= kMaxPreprocessSize,
+          "preprocessing sizes must be at most {} (resize {}, center_crop {}, pad {})",
+          kMaxPreprocessSize, p.resize, p.center_crop, p.pad);
   require(!p.mean.empty() && p.mean.size() == p.std.size(),
           "preprocessing needs as many mean as std values, at least one ({} and {})", p.mean.size(),
           p.std.size());
-  for (const float s : p.std)
-    require(s > 0, "preprocessing std values must be positive: {}", p.std);
+  for (const float s : p.std) {
+    require(s > 0 && std::isfinite(s), "preprocessing std values must be positive: {}", p.std);
+  }
+  for (const float m : p.mean) {
+    require(std::isfinite(m), "preprocessing mean values must be finite: {}", p.mean);
+  }
 }
 
 bool has_geometry(const Preprocess& p) { return p.resize > 0 || p.center_crop > 0 || p.pad > 0; }
@@ -95,29 +107,42 @@ nlohmann::json preprocess_to_json(const Preprocess& p) {
           {"std", shortest_decimals(p.std)}};
 }
 
+namespace {
+
+std::vector<float> channel_values(const nlohmann::json& value, const std::string& what) {
+  require(value.is_array() && !value.empty() && value.size() <= kMaxPreprocessChannels,
+          "{} is {}, expected a list of 1 to {} numbers", what, json_excerpt(value),
+          kMaxPreprocessChannels);
+  std::vector<float> out;
+  for (size_t i = 0; i < value.size(); ++i) {
+    out.push_back(static_cast<float>(json_number(value[i], fmt::format("{}[{}]", what, i))));
+  }
+  return out;
+}
+
+}  // namespace
+
 Preprocess preprocess_from_json(const nlohmann::json& json) {
-  require(json.is_object(), "preprocessing: expected a JSON object, got {}", json.dump());
+  require(json.is_object(), "preprocessing: expected a JSON object, got {}", json_excerpt(json));
   Preprocess p;
-  try {
-    for (const auto& [key, value] : json.items()) {
-      if (key == "resize") {
-        p.resize = value.get<int64_t>();
-      } else if (key == "center_crop") {
-        p.center_crop = value.get<int64_t>();
-      } else if (key == "pad") {
-        p.pad = value.get<int64_t>();
-      } else if (key == "grey_to_rgb") {
-        p.grey_to_rgb = value.get<bool>();
-      } else if (key == "mean") {
-        p.mean = value.get<std::vector<float>>();
-      } else if (key == "std") {
-        p.std = value.get<std::vector<float>>();
-      } else {
-        fail("preprocessing: unknown field '{}'", key);
-      }
+  for (const auto& [key, value] : json.items()) {
+    const std::string what = "preprocessing " + key;
+    if (key == "resize") {
+      p.resize = json_integer(value, what, INT64_MIN, INT64_MAX);
+    } else if (key == "center_crop") {
+      p.center_crop = json_integer(value, what, INT64_MIN, INT64_MAX);
+    } else if (key == "pad") {
+      p.pad = json_integer(value, what, INT64_MIN, INT64_MAX);
+    } else if (key == "grey_to_rgb") {
+      p.grey_to_rgb = json_bool(value, what);
+    } else if (key == "mean") {
+      p.mean = channel_values(value, what);
+    } else if (key == "std") {
+      p.std = channel_values(value, what);
+    } else {
+      fail("preprocessing: unknown field '{}' (known: resize, center_crop, pad, grey_to_rgb, "
+           "mean, std)", key);
     }
-  } catch (const nlohmann::json::exception& e) {
-    fail("preprocessing: {} in {}", e.what(), json.dump());
   }
   validate(p);
   return p;
@@ -139,6 +164,10 @@ at::Tensor resize_shorter(const at::Tensor& image, int64_t size) {
   const int64_t shorter = std::min(h, w), longer = std::max(h, w);
   if (shorter == size) return image;
   const auto other = static_cast<int64_t>(static_cast<double>(size * longer) / shorter);
+  require(size * other <= kMaxImagePixels,
+          "resize: a {}x{} image resized to {} on its shorter side would have {}x{} pixels, more "
+          "than the {} allowed",
+          h, w, size, size, other, kMaxImagePixels);
   const std::array<int64_t, 2> out =
       h <= w ? std::array<int64_t, 2>{size, other} : std::array<int64_t, 2>{other, size};
   const auto input = image.to(at::kFloat).unsqueeze(0);

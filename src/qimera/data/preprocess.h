@@ -13,6 +13,10 @@
 
 namespace qimera::data {
 
+/// Bounds of what a model card may ask for: sizes in pixels, and mean/std values.
+inline constexpr int64_t kMaxPreprocessSize = 4096;
+inline constexpr size_t kMaxPreprocessChannels = 64;
+
 struct Preprocess {
   int64_t resize = 0;        // shorter side to this size (torchvision Resize(int)); 0 = keep
   int64_t center_crop = 0;   // square crop of this size; 0 = none

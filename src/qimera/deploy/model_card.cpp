@@ -2,6 +2,7 @@
 
 #include "qimera/core/error.h"
 #include "qimera/core/json_file.h"
+#include "qimera/core/json_value.h"
 #include "qimera/io/state_dict.h"
 #include "qimera/models/zoo.h"
 
@@ -17,19 +18,27 @@ constexpr const char* kFormat = "qimera-model/1";
 ModelCard read_model_card(const fs::path& path) {
   const auto j = read_json(path);
   try {
-    require(j.value("format", std::string()) == kFormat,
-            "{}: not a qimera model card (\"format\" must be \"{}\")", path.string(), kFormat);
+    require(j.is_object() && j.contains("format") && j["format"] == kFormat,
+            "{}: not a qimera model card (\"format\" must be \"{}\", found {})", path.string(),
+            kFormat, j.is_object() && j.contains("format") ? json_excerpt(j["format"]) : "none");
+    const std::string what = "model card";
     ModelCard card;
-    card.spec = models::ModelSpec::from_json(j.at("model"));
-    fs::path weights = j.at("weights").get<std::string>();
+    card.spec = models::ModelSpec::from_json(json_field(j, "model", what));
+    const fs::path weights = json_string(json_field(j, "weights", what), "\"weights\"");
     card.weights = weights.is_absolute() ? weights : path.parent_path() / weights;
-    card.preprocess = data::preprocess_from_json(j.at("preprocess"));
-    card.class_names = j.value("class_names", std::vector<std::string>{});
-    card.provenance = j.value("provenance", nlohmann::json::object());
+    card.preprocess = data::preprocess_from_json(json_field(j, "preprocess", what));
+    if (j.contains("class_names")) {
+      const auto& names = j["class_names"];
+      require(names.is_array(), "\"class_names\" is {}, expected a list of names",
+              json_excerpt(names));
+      for (size_t i = 0; i < names.size(); ++i) {
+        card.class_names.push_back(json_string(names[i], fmt::format("class_names[{}]", i)));
+      }
+    }
+    if (j.contains("provenance")) card.provenance = j["provenance"];
     require(card.class_names.empty() ||
                 static_cast<int64_t>(card.class_names.size()) == card.spec.num_classes,
-            "{}: {} class names for {} classes", path.string(), card.class_names.size(),
-            card.spec.num_classes);
+            "{} class names for {} classes", card.class_names.size(), card.spec.num_classes);
     return card;
   } catch (const nlohmann::json::exception& e) {
     fail("{}: malformed model card: {}", path.string(), e.what());
@@ -79,12 +88,19 @@ ModelCard resolve_model(const std::string& model, const fs::path& weights) {
   return preset_card(model, weights);
 }
 
-models::Classifier load_classifier(const ModelCard& card, c10::Device device, bool strict) {
+models::Classifier load_classifier(const ModelCard& card, c10::Device device, bool strict,
+                                   io::NonFinite nonfinite) {
   auto model = models::build_model(card.spec);
   const auto state = io::read_state_dict(card.weights);
+  io::check_finite(state, card.weights.string(), nonfinite);
   io::LoadOptions options;
   options.strict = strict;
-  const auto report = io::load_state_dict(*model, state, options);
+  io::LoadReport report;
+  try {
+    report = io::load_state_dict(*model, state, options);
+  } catch (const Error& e) {
+    fail("{}: {}", card.weights.string(), e.what());  // the message names the model, not the file
+  }
   spdlog::debug("loaded {} tensors from {}", report.loaded.size(), card.weights.string());
   model->to(device);
   model->eval();

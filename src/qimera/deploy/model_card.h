@@ -7,6 +7,7 @@
 #pragma once
 
 #include "qimera/data/preprocess.h"
+#include "qimera/io/state_dict.h"
 #include "qimera/models/classifier.h"
 
 #include <c10/core/Device.h>
@@ -41,7 +42,9 @@ ModelCard preset_card(const std::string& preset, const std::filesystem::path& we
 ModelCard resolve_model(const std::string& model, const std::filesystem::path& weights = {});
 
 /// Builds the card's model, loads its weights (strict: every key must match) and moves it to
-/// `device`, in eval mode.
-models::Classifier load_classifier(const ModelCard& card, c10::Device device, bool strict = true);
+/// `device`, in eval mode. Weights holding NaN or infinite values are an error naming the tensor,
+/// or a warning with NonFinite::Warn (the command line's --allow-nonfinite).
+models::Classifier load_classifier(const ModelCard& card, c10::Device device, bool strict = true,
+                                   io::NonFinite nonfinite = io::NonFinite::Refuse);
 
 }  // namespace qimera::deploy

@@ -2,12 +2,16 @@
 
 #include "qimera/core/error.h"
 #include "qimera/core/json_file.h"
+#include "qimera/core/json_value.h"
 #include "qimera/io/safetensors.h"
 #include "qimera/io/state_dict.h"
 #include "qimera/models/zoo.h"
 #include "qimera/quant/integer_pack.h"
 
 #include <ATen/ATen.h>
+#include <spdlog/spdlog.h>
+
+#include <cmath>
 
 #include <map>
 #include <set>
@@ -56,6 +60,9 @@ ExportSummary export_quantized(const models::ClassifierImpl& model, const quant:
     if (weight_quantized(layer)) {
       const int bits = layer.weight_quantizer()->bits;
       const auto w = layer.weight().detach().cpu();
+      require(at::isfinite(w).all().item<bool>(),
+              "cannot export {}: the weights of layer {} hold NaN or infinite values",
+              manifest_path.string(), layer.name);
       const auto range = quant::channel_range(w);
       const auto params = quant::affine_params(bits, range.lo, range.hi);
       out.emplace_back(layer.name + ".weight_q", quant::pack_integers(quant::quantize(w, params, bits), bits));
@@ -66,6 +73,10 @@ ExportSummary export_quantized(const models::ClassifierImpl& model, const quant:
     } else if (act_quantized(layer)) {
       const auto [lo, hi] = layer.act->range();
       const float lo_value = lo.item<float>(), hi_value = hi.item<float>();
+      require(std::isfinite(lo_value) && std::isfinite(hi_value) && lo_value <= hi_value,
+              "cannot export {}: the activation range of layer {} is [{}, {}] (not finite, or "
+              "inverted); calibrate it first", manifest_path.string(), layer.name, lo_value,
+              hi_value);
       out.emplace_back(layer.name + ".act_range", at::tensor({lo_value, hi_value}));
       entry.update({{"bits", layer.act->bits()}, {"range", {lo_value, hi_value}}});
     } else {
@@ -111,39 +122,89 @@ ExportSummary export_quantized(const models::ClassifierImpl& model, const quant:
 bool is_quantized_manifest(const fs::path& path) {
   if (path.extension() != ".json" || !fs::exists(path)) return false;
   const auto j = read_json(path);
-  return j.is_object() && j.value("format", std::string()) == kFormat;
+  return j.is_object() && j.contains("format") && j["format"] == kFormat;
 }
 
 QuantizedManifest read_quantized_manifest(const fs::path& path) {
   const auto j = read_json(path);
   try {
-    require(j.value("format", std::string()) == kFormat,
-            "{}: not a qimera quantized-model manifest (\"format\" must be \"{}\")", path.string(),
-            kFormat);
+    require(j.is_object() && j.contains("format") && j["format"] == kFormat,
+            "{}: not a qimera quantized-model manifest (\"format\" must be \"{}\", found {})",
+            path.string(), kFormat,
+            j.is_object() && j.contains("format") ? json_excerpt(j["format"]) : "none");
+    const std::string what = "manifest";
     QuantizedManifest m;
-    m.spec = models::ModelSpec::from_json(j.at("model"));
-    m.config = quant::QuantConfig::from_json(j.at("quantization"));
-    for (const auto& l : j.at("layers")) {
-      m.layers.push_back({l.at("name").get<std::string>(), l.at("kind").get<std::string>(),
-                          l.at("bits").get<int>()});
+    m.spec = models::ModelSpec::from_json(json_field(j, "model", what));
+    m.config = quant::QuantConfig::from_json(json_field(j, "quantization", what));
+    const auto& layers = json_field(j, "layers", what);
+    require(layers.is_array(), "\"layers\" is {}, expected a list", json_excerpt(layers));
+    for (size_t i = 0; i < layers.size(); ++i) {
+      const std::string where = fmt::format("layers[{}]", i);
+      const auto& l = layers[i];
+      m.layers.push_back({json_string(json_field(l, "name", where), where + ".name"),
+                          json_string(json_field(l, "kind", where), where + ".kind"),
+                          static_cast<int>(json_integer(json_field(l, "bits", where),
+                                                        where + ".bits", 0, 64))});
     }
-    m.preprocess = data::preprocess_from_json(j.at("preprocess"));
-    const fs::path weights = j.at("weights").get<std::string>();
+    m.preprocess = data::preprocess_from_json(json_field(j, "preprocess", what));
+    const fs::path weights = json_string(json_field(j, "weights", what), "\"weights\"");
     m.weights = weights.is_absolute() ? weights : path.parent_path() / weights;
     if (j.contains("source_model")) {
-      const fs::path source = j.at("source_model").get<std::string>();
+      const fs::path source = json_string(j["source_model"], "\"source_model\"");
       m.source_model = source.is_absolute() ? source : path.parent_path() / source;
     }
-    m.provenance = j.value("provenance", nlohmann::json::object());
+    if (j.contains("provenance")) m.provenance = j["provenance"];
     return m;
   } catch (const nlohmann::json::exception& e) {
     fail("{}: malformed quantized-model manifest: {}", path.string(), e.what());
+  } catch (const Error& e) {
+    const std::string message = e.what();
+    if (message.find(path.string()) != std::string::npos) throw;
+    fail("{}: {}", path.string(), message);
   }
 }
 
-models::Classifier load_quantized(const QuantizedManifest& manifest, c10::Device device) {
+namespace {
+
+// Quantization parameters that are not finite, or a range whose ends are swapped, make every
+// prediction garbage (top-1 near chance) without any other sign.
+void check_parameters(const std::string& source, const std::string& tensor, const std::string& problem,
+                      io::NonFinite policy) {
+  if (problem.empty()) return;
+  if (policy == io::NonFinite::Warn) {
+    spdlog::warn("{}: tensor '{}' {}; loading it anyway as asked", source, tensor, problem);
+    return;
+  }
+  fail("{}: tensor '{}' {}: the quantized model would compute garbage. If that is intended, "
+       "--allow-nonfinite loads it with a warning", source, tensor, problem);
+}
+
+std::string range_problem(const at::Tensor& range) {
+  const float lo = range[0].item<float>(), hi = range[1].item<float>();
+  if (!std::isfinite(lo) || !std::isfinite(hi)) return fmt::format("is [{}, {}], not finite", lo, hi);
+  if (lo > hi) return fmt::format("is [{}, {}]: the range is inverted", lo, hi);
+  return "";
+}
+
+std::string scale_problem(const at::Tensor& scale, const at::Tensor& zero_point) {
+  if (!at::isfinite(scale).all().item<bool>() || !at::isfinite(zero_point).all().item<bool>()) {
+    return "holds values that are not finite";
+  }
+  if (!(scale > 0).all().item<bool>()) {
+    return fmt::format("holds a scale of {} (scales must be positive: the weight range is "
+                       "inverted or empty)", scale.min().item<float>());
+  }
+  return "";
+}
+
+}  // namespace
+
+models::Classifier load_quantized(const QuantizedManifest& manifest, c10::Device device,
+                                  io::NonFinite nonfinite) {
   auto model = models::build_model(manifest.spec);
   auto file = io::read_safetensors(manifest.weights);
+  const std::string source = manifest.weights.string();
+  io::check_finite(file, source, nonfinite);
   std::map<std::string, at::Tensor> tensors(file.begin(), file.end());
   auto take = [&](const std::string& key) {
     const auto it = tensors.find(key);
@@ -167,8 +228,9 @@ models::Classifier load_quantized(const QuantizedManifest& manifest, c10::Device
     if (entry.bits == 0) continue;
     if (layer.act) {
       const auto range = take(layer.name + ".act_range");
-      require(range.numel() == 2, "{}: {}.act_range must hold 2 values", manifest.weights.string(),
-              layer.name);
+      require(range.numel() == 2 && at::isFloatingType(range.scalar_type()),
+              "{}: {}.act_range must hold 2 floating-point values", source, layer.name);
+      check_parameters(source, layer.name + ".act_range", range_problem(range), nonfinite);
       layer.act->attach_quantizer(entry.bits, fixed, manifest.config.ste, c10::kCPU);
       layer.act->set_range(range[0].item<float>(), range[1].item<float>());
       continue;
@@ -176,6 +238,10 @@ models::Classifier load_quantized(const QuantizedManifest& manifest, c10::Device
     const auto weight = layer.weight();
     const auto scale = take(layer.name + ".weight_scale");
     const auto zero_point = take(layer.name + ".weight_zero_point");
+    require(at::isFloatingType(scale.scalar_type()) && at::isFloatingType(zero_point.scalar_type()),
+            "{}: {}.weight_scale and .weight_zero_point must be floating point", source, layer.name);
+    check_parameters(source, layer.name + ".weight_scale", scale_problem(scale, zero_point),
+                     nonfinite);
     const auto ints = quant::unpack_integers(take(layer.name + ".weight_q"), entry.bits, weight.numel());
     tensors[layer.name + ".weight"] = quant::dequantize(ints.reshape(weight.sizes()), {scale, zero_point});
     *layer.weight_quantizer() = quant::WeightQuantizer{entry.bits, manifest.config.ste, false};

@@ -10,6 +10,7 @@
 #pragma once
 
 #include "qimera/data/preprocess.h"
+#include "qimera/io/state_dict.h"
 #include "qimera/models/classifier.h"
 #include "qimera/quant/convert.h"
 
@@ -54,6 +55,9 @@ QuantizedManifest read_quantized_manifest(const std::filesystem::path& path);
 
 /// Rebuilds the model: dequantized integer weights (weight quantizers recorded but switched off:
 /// the weights already lie on the grid) and fixed activation ranges; eval mode, on `device`.
-models::Classifier load_quantized(const QuantizedManifest& manifest, c10::Device device);
+/// Tensors with NaN or infinite values, scales that are not positive and inverted activation
+/// ranges are an error naming the tensor, or a warning with NonFinite::Warn.
+models::Classifier load_quantized(const QuantizedManifest& manifest, c10::Device device,
+                                  io::NonFinite nonfinite = io::NonFinite::Refuse);
 
 }  // namespace qimera::deploy

@@ -10,12 +10,15 @@
 #include <vector>
 
 #include "qimera/core/error.h"
+#include "qimera/core/json_value.h"
 
 namespace qimera::generator {
 namespace {
 
 constexpr int64_t kBodyChannels = 128;  // channels of the body's first feature maps
 constexpr double kSlope = 0.2;          // LeakyReLU negative slope
+constexpr int64_t kMaxGeneratorClasses = 100000;
+constexpr int64_t kMaxGeneratorImageSize = 1024;
 
 std::string shape_text(const at::Tensor& t) { return t.defined() ? c10::str(t.sizes()) : "none"; }
 
@@ -90,6 +93,22 @@ void GeneratorOptions::validate() const {
           "generator: DM and EEI need Qimera's embedding input, not '{}'", to_string(input));
   require(input != LatentInput::Noise || !freeze_embeddings,
           "generator: a noise input has no embeddings to freeze");
+  // Upper bounds, so that a mistyped size is an error rather than a request for terabytes.
+  require(num_classes <= kMaxGeneratorClasses, "generator: {} classes, more than the {} supported",
+          num_classes, kMaxGeneratorClasses);
+  require(image_size <= kMaxGeneratorImageSize,
+          "generator: image_size {} is larger than the {} supported", image_size,
+          kMaxGeneratorImageSize);
+  require(channels <= 64 && latent_dim <= 65536 && disentangle_dim <= 65536,
+          "generator: channels {}, latent_dim {} or disentangle_dim {} is implausibly large "
+          "(at most 64, 65536, 65536)",
+          channels, latent_dim, disentangle_dim);
+  const double first_layer = static_cast<double>(input_width()) * kBodyChannels *
+                             static_cast<double>(init_size() * init_size());
+  require(first_layer <= 2e9,
+          "generator: its first layer would hold {:.3g} weights ({:.1f} GB) for {}x{} images from "
+          "{}-wide inputs; use a smaller latent_dim or disentangle_dim",
+          first_layer, first_layer * 4 / 1e9, image_size, image_size, input_width());
 }
 
 nlohmann::json GeneratorOptions::to_json() const {
@@ -107,16 +126,15 @@ nlohmann::json GeneratorOptions::to_json() const {
 }
 
 GeneratorOptions GeneratorOptions::from_json(const nlohmann::json& json) {
-  require(json.is_object(), "generator options must be a JSON object, got {}", json.dump());
+  require(json.is_object(), "generator options must be a JSON object, got {}", json_excerpt(json));
   auto integer = [&](const char* key) {
-    require(json.contains(key) && json.at(key).is_number_integer(),
-            "generator options need an integer '{}', got {}", key,
-            json.contains(key) ? json.at(key).dump() : "nothing");
-    return json.at(key).get<int64_t>();
+    require(json.contains(key), "generator options need an integer '{}', got nothing", key);
+    return json_integer(json.at(key), fmt::format("generator option '{}'", key), INT64_MIN,
+                        INT64_MAX);
   };
   auto boolean = [&](const char* key) {
     require(json.at(key).is_boolean(), "generator option '{}' must be true or false, got {}", key,
-            json.at(key).dump());
+            json_excerpt(json.at(key)));
     return json.at(key).get<bool>();
   };
   GeneratorOptions options(integer("num_classes"), integer("image_size"), integer("channels"),
@@ -139,7 +157,7 @@ GeneratorOptions GeneratorOptions::from_json(const nlohmann::json& json) {
       options.conditional_bn = boolean("conditional_bn");
     } else if (key == "embedding_init") {
       require(value.is_string(), "generator option 'embedding_init' must be a string, got {}",
-              value.dump());
+              json_excerpt(value));
       options.embedding_init = parse_embedding_init(value.get<std::string>());
     } else if (key == "freeze_embeddings") {
       options.freeze_embeddings = boolean("freeze_embeddings");

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "qimera/core/error.h"
+#include "qimera/core/json_value.h"
 
 namespace qimera::generator {
 
@@ -23,16 +24,13 @@ void SuperpositionOptions::validate() const {
 nlohmann::json SuperpositionOptions::to_json() const { return {{"k", k}, {"p", p}}; }
 
 SuperpositionOptions SuperpositionOptions::from_json(const nlohmann::json& json) {
-  require(json.is_object(), "superposition options must be a JSON object, got {}", json.dump());
+  require(json.is_object(), "superposition options must be a JSON object, got {}", json_excerpt(json));
   SuperpositionOptions options;
   for (const auto& [key, value] : json.items()) {
     if (key == "k") {
-      require(value.is_number_integer(), "superposition option k must be an integer, got {}",
-              value.dump());
-      options.k = value.get<int64_t>();
+      options.k = json_integer(value, "superposition option k", INT64_MIN, INT64_MAX);
     } else if (key == "p") {
-      require(value.is_number(), "superposition option p must be a number, got {}", value.dump());
-      options.p = value.get<double>();
+      options.p = json_number(value, "superposition option p");
     } else {
       fail("unknown superposition option '{}' (known: k, p)", key);
     }

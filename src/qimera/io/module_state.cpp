@@ -81,7 +81,7 @@ Source index_source(const StateDict& state, const StateDict& targets, const Load
 struct Plan {
   std::vector<std::pair<at::Tensor, const at::Tensor*>> copies;
   LoadReport report;
-  std::vector<std::string> shape_errors;
+  std::vector<std::string> mismatches;  // wrong shapes, integers for floating-point tensors
 };
 
 Plan plan_load(const StateDict& targets, const StateDict& state, const LoadOptions& options) {
@@ -97,9 +97,14 @@ Plan plan_load(const StateDict& targets, const StateDict& state, const LoadOptio
     used[found->second] = true;
     const at::Tensor& value = *source.entries[found->second].second;
     if (value.sizes() != target.sizes()) {
-      plan.shape_errors.push_back(fmt::format("{}: shape [{}] in the state dict, [{}] in the model",
-                                              name, fmt::join(value.sizes(), ", "),
-                                              fmt::join(target.sizes(), ", ")));
+      plan.mismatches.push_back(fmt::format("wrong shape for {}: shape [{}] in the state dict, [{}] "
+                                            "in the model", name, fmt::join(value.sizes(), ", "),
+                                            fmt::join(target.sizes(), ", ")));
+    } else if (at::isFloatingType(target.scalar_type()) && !at::isFloatingType(value.scalar_type())) {
+      // copy_ would turn float bytes labelled int32 into integers near 1e9 without a word.
+      plan.mismatches.push_back(fmt::format("wrong dtype for {}: {} in the state dict, {} in the "
+                                            "model (integers are not converted into weights)",
+                                            name, value.scalar_type(), target.scalar_type()));
     }
     plan.copies.emplace_back(target, &value);
     plan.report.loaded.push_back(name);
@@ -118,10 +123,10 @@ std::string describe_problems(const torch::nn::Module& module, const Plan& plan,
   if (strict && !plan.report.unexpected.empty()) {
     text += "\n  " + describe_keys(plan.report.unexpected, "unexpected");
   }
-  const size_t shown = std::min(plan.shape_errors.size(), kListedKeys);
-  for (size_t i = 0; i < shown; ++i) text += "\n  wrong shape for " + plan.shape_errors[i];
-  if (plan.shape_errors.size() > shown) {
-    text += fmt::format("\n  ... and {} more wrong shapes", plan.shape_errors.size() - shown);
+  const size_t shown = std::min(plan.mismatches.size(), kListedKeys);
+  for (size_t i = 0; i < shown; ++i) text += "\n  " + plan.mismatches[i];
+  if (plan.mismatches.size() > shown) {
+    text += fmt::format("\n  ... and {} more wrong shapes or dtypes", plan.mismatches.size() - shown);
   }
   return text;
 }
@@ -138,7 +143,7 @@ LoadReport load_state_dict(torch::nn::Module& module, const StateDict& state,
                            const LoadOptions& options) {
   Plan plan = plan_load(module_tensors(module), state, options);
   const bool key_problems = !plan.report.missing.empty() || !plan.report.unexpected.empty();
-  if (!plan.shape_errors.empty() || (options.strict && key_problems)) {
+  if (!plan.mismatches.empty() || (options.strict && key_problems)) {
     throw Error(describe_problems(module, plan, options.strict));
   }
   if (!plan.report.missing.empty()) {

@@ -2,15 +2,15 @@
 
 #include "qimera/core/atomic_file.h"
 #include "qimera/core/error.h"
+#include "qimera/core/input_file.h"
+#include "qimera/core/json_value.h"
 
 #include <ATen/ATen.h>
 #include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
-#include <cerrno>
 #include <cstring>
-#include <fstream>
 #include <optional>
 #include <set>
 
@@ -56,11 +56,8 @@ const char* code_of(at::ScalarType dtype, const std::string& where) {
   fail("{}: dtype {} cannot be stored in safetensors", where, c10::toString(dtype));
 }
 
-// A value for an error message. Never dump() a container: a hostile header can nest arrays
-// millions deep, and dump() recurses.
-std::string brief(const Json& value) {
-  return value.is_primitive() ? value.dump() : value.type_name();
-}
+// A value for an error message: bounded, and never a recursive dump() of what a hostile header holds.
+std::string brief(const Json& value) { return json_excerpt(value); }
 
 uint64_t unsigned_number(const Json& value, const std::string& where) {
   if (!value.is_number_unsigned()) {
@@ -118,6 +115,7 @@ std::map<std::string, std::string> parse_metadata(const Json& value, const std::
 // The JSON parser would keep one of two equal keys silently.
 Json parse_header(std::string_view text, const std::string& source) {
   if (text.empty() || text.front() != '{') fail("{}: the header is not a JSON object", source);
+  check_json_depth(text, source + " header");
   std::set<std::string> names;
   std::optional<std::string> duplicate;
   const Json::parser_callback_t callback = [&](int depth, Json::parse_event_t event, Json& parsed) {
@@ -156,27 +154,31 @@ void check_coverage(std::vector<Entry> entries, uint64_t data_size, const std::s
   }
 }
 
-at::Tensor make_tensor(const Entry& entry, const char* data, const std::string& source) {
+// Reads the tensor's bytes straight from the file into its storage: no second copy of the file.
+at::Tensor read_tensor(const Entry& entry, const InputFile& file, uint64_t data_start) {
   at::Tensor tensor = at::empty(entry.shape, at::TensorOptions().dtype(entry.dtype));
   const size_t nbytes = entry.end - entry.begin;
-  if (nbytes > 0) std::memcpy(tensor.data_ptr(), data + entry.begin, nbytes);
+  if (nbytes == 0) return tensor;
+  file.read_into(data_start + entry.begin, tensor.data_ptr(), nbytes);
   // Any byte other than 0 and 1 in a bool would be undefined behaviour in every later use.
+  const auto* bytes = static_cast<const uint8_t*>(tensor.data_ptr());
   if (entry.dtype == at::kBool &&
-      std::any_of(data + entry.begin, data + entry.end, [](char c) { return (c & 0xfe) != 0; })) {
-    fail("{}: bool tensor '{}' holds values other than 0 and 1", source, entry.name);
+      std::any_of(bytes, bytes + nbytes, [](uint8_t c) { return (c & 0xfe) != 0; })) {
+    fail("{}: bool tensor '{}' holds values other than 0 and 1", file.name(), entry.name);
   }
   return tensor;
 }
 
-uint64_t header_length(const std::string& bytes, const std::string& source) {
-  if (bytes.size() < 8) {
-    fail("{}: {} bytes, too short for a safetensors file", source, bytes.size());
+uint64_t header_length(const InputFile& file) {
+  if (file.size() < 8) {
+    fail("{}: {} bytes, too short for a safetensors file", file.name(), file.size());
   }
+  const std::string bytes = file.read(0, 8);
   uint64_t length = 0;
   for (int i = 7; i >= 0; --i) length = (length << 8) | static_cast<uint8_t>(bytes[i]);
-  if (length > bytes.size() - 8 || length > kMaxHeaderBytes) {
+  if (length > file.size() - 8 || length > kMaxHeaderBytes) {
     fail("{}: header length {} exceeds the file size {} (not a safetensors file, or truncated)",
-         source, length, bytes.size());
+         file.name(), length, file.size());
   }
   return length;
 }
@@ -220,10 +222,10 @@ std::vector<at::Tensor> cpu_contiguous(const StateDict& state, const std::string
 }  // namespace
 
 StateDict read_safetensors(const fs::path& path, std::map<std::string, std::string>* metadata) {
-  const std::string source = path.string();
-  const std::string bytes = read_file(path);
-  const uint64_t length = header_length(bytes, source);
-  const Json header = parse_header(std::string_view(bytes).substr(8, length), source);
+  const InputFile file(path);
+  const std::string& source = file.name();
+  const uint64_t length = header_length(file);
+  const Json header = parse_header(file.read(8, static_cast<size_t>(length)), source);
   std::vector<Entry> entries;
   if (metadata) metadata->clear();
   for (const auto& [name, info] : header.items()) {
@@ -234,12 +236,12 @@ StateDict read_safetensors(const fs::path& path, std::map<std::string, std::stri
     auto parsed = parse_metadata(info, source);
     if (metadata) *metadata = std::move(parsed);
   }
-  const char* data = bytes.data() + 8 + length;
-  check_coverage(entries, bytes.size() - 8 - length, source);
+  // Every size was checked against the file's real length here, before any tensor is allocated.
+  check_coverage(entries, file.size() - 8 - length, source);
   StateDict state;
   state.reserve(entries.size());
   for (const Entry& entry : entries) {
-    state.emplace_back(entry.name, make_tensor(entry, data, source));
+    state.emplace_back(entry.name, read_tensor(entry, file, 8 + length));
   }
   return state;
 }
@@ -249,20 +251,15 @@ void write_safetensors(const fs::path& path, const StateDict& state,
   const std::string target = path.string();
   const std::vector<at::Tensor> tensors = cpu_contiguous(state, target);
   const std::string header = serialized_header(state, metadata, tensors, target);
-  write_atomically(path, [&](const fs::path& tmp) {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out.good()) fail("cannot open {} for writing: {}", tmp.string(), std::strerror(errno));
+  write_file_atomically(path, [&](OutputFile& out) {
     char length[8];
     for (int i = 0; i < 8; ++i) length[i] = static_cast<char>(uint64_t{header.size()} >> (8 * i));
     out.write(length, 8);
-    out.write(header.data(), static_cast<std::streamsize>(header.size()));
+    out.write(header);
     for (const at::Tensor& tensor : tensors) {
       if (tensor.nbytes() == 0) continue;  // an empty tensor's data pointer may be null
-      out.write(static_cast<const char*>(tensor.data_ptr()),
-                static_cast<std::streamsize>(tensor.nbytes()));
+      out.write(tensor.data_ptr(), tensor.nbytes());
     }
-    out.flush();
-    if (!out.good()) fail("cannot write {}: {}", target, std::strerror(errno));
   });
 }
 

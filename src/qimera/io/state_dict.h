@@ -25,6 +25,15 @@ using StateDict = std::vector<std::pair<std::string, at::Tensor>>;
 /// Example: auto weights = read_state_dict("resnet20_cifar10.pth");
 StateDict read_state_dict(const std::filesystem::path& path);
 
+/// What loading does with NaN or infinite values in floating-point tensors: a model holding them
+/// computes garbage (top-1 near chance) without any other sign, so by default it is an error.
+enum class NonFinite { Refuse, Warn };
+
+/// Throws qimera::Error (Refuse) or logs a warning (Warn) when a floating-point tensor of `state`
+/// holds NaN or infinite values; the message names `source` (the file), the first such tensor,
+/// its counts and the first position.
+void check_finite(const StateDict& state, const std::string& source, NonFinite policy);
+
 /// The module's parameters and buffers with PyTorch's state_dict() names and order: a pre-order
 /// walk of the module tree that lists, for each module, its own parameters and then its own
 /// buffers. LibTorch's named_parameters()/named_buffers() would give all parameters before all

@@ -2,54 +2,36 @@
 
 #include "qimera/core/error.h"
 #include "qimera/io/unpickler.h"
+#include "qimera/io/zip_archive.h"
 
-#include <ATen/ATen.h>
 #include <c10/util/Exception.h>
-#include <caffe2/serialize/inline_container.h>
 
-#include <memory>
 #include <string>
 
 namespace qimera::io {
 namespace fs = std::filesystem;
-using caffe2::serialize::PyTorchStreamReader;
 
 namespace {
 
-std::string record_text(PyTorchStreamReader& reader, const std::string& name) {
-  auto [data, size] = reader.getRecord(name);
-  return std::string(static_cast<const char*>(data.get()), size);
-}
+// A state dict's pickle holds a few dozen bytes per tensor (ResNet-50's: 27 KB). The bound keeps a
+// pickle that claims gigabytes from being inflated, and the interpreter's memory proportional to it.
+constexpr uint64_t kMaxPickleBytes = uint64_t{64} << 20;
 
-// The record's bytes without a copy: the tensor owns the reader's buffer.
-at::Tensor record_bytes(PyTorchStreamReader& reader, const std::string& name,
-                        const std::string& source) {
-  if (!reader.hasRecord(name)) fail("{}: the archive has no record {}", source, name);
-  try {
-    auto [data, size] = reader.getRecord(name);
-    auto buffer = std::make_shared<at::DataPtr>(std::move(data));
-    const auto release = [buffer](void*) {};
-    return at::from_blob(buffer->get(), {static_cast<int64_t>(size)}, release,
-                         at::TensorOptions().dtype(at::kByte));
-  } catch (const c10::Error& e) {
-    fail("{}: cannot read record {}: {}", source, name, e.what_without_backtrace());
-  }
-}
-
-void check_archive(PyTorchStreamReader& reader, const std::string& source) {
-  if (reader.hasRecord("constants.pkl")) {
+void check_archive(const ZipArchive& archive) {
+  const std::string& source = archive.source();
+  if (archive.has("constants.pkl")) {
     fail(
         "{}: a TorchScript archive (torch.jit.save), not a state dict; save "
         "model.state_dict() with torch.save instead",
         source);
   }
-  if (!reader.hasRecord("data.pkl")) {
+  if (!archive.has("data.pkl")) {
     fail("{}: a zip file without data.pkl, not written by torch.save", source);
   }
   // Storages are raw bytes in the writer's byte order; files without the record predate it and
   // were little-endian in practice.
-  if (reader.hasRecord("byteorder")) {
-    const std::string order = record_text(reader, "byteorder");
+  if (archive.has("byteorder")) {
+    const std::string order = archive.read_string("byteorder", 16);
     if (order != "little") {
       fail("{}: saved with byte order '{}', only 'little' is supported", source, order);
     }
@@ -59,17 +41,16 @@ void check_archive(PyTorchStreamReader& reader, const std::string& source) {
 }  // namespace
 
 StateDict read_torch_zip(const fs::path& path) {
-  const std::string source = path.string();
-  if (!fs::is_regular_file(path)) fail("{}: no such file", source);
+  const ZipArchive archive(path);
+  check_archive(archive);
+  const std::string pickle = archive.read_string("data.pkl", kMaxPickleBytes);
+  const detail::RecordSource records{
+      [&](const std::string& name) { return archive.record(name).size; },
+      [&](const std::string& name, void* out, uint64_t size) { archive.read(name, out, size); }};
   try {
-    PyTorchStreamReader reader(source);
-    check_archive(reader, source);
-    const std::string pickle = record_text(reader, "data.pkl");
-    return detail::unpickle_state_dict(
-        pickle, [&](const std::string& name) { return record_bytes(reader, name, source); },
-        source);
+    return detail::unpickle_state_dict(pickle, records, archive.source());
   } catch (const c10::Error& e) {
-    fail("{}: not a readable torch.save zip archive: {}", source, e.what_without_backtrace());
+    fail("{}: invalid tensor data: {}", archive.source(), e.what_without_backtrace());
   }
 }
 

@@ -210,8 +210,8 @@ const char* unsupported_opcode_name(uint8_t op) {
 
 class Unpickler {
  public:
-  Unpickler(std::string_view data, const RecordLoader& load_record, const std::string& source)
-      : data_(data), load_record_(load_record), source_(source) {}
+  Unpickler(std::string_view data, const RecordSource& records, const std::string& source)
+      : data_(data), records_(records), source_(source) {}
 
   Value run();
   [[noreturn]] void error(const std::string& message) const;
@@ -271,7 +271,7 @@ class Unpickler {
   const Object& expect(const Value& value, Kind kind, const char* what) const;
 
   std::string_view data_;
-  const RecordLoader& load_record_;
+  const RecordSource& records_;
   const std::string& source_;
   size_t pos_ = 0;
   size_t opcode_pos_ = 0;
@@ -535,21 +535,23 @@ at::Tensor Unpickler::storage_for(const std::string& key, at::ScalarType dtype, 
     return data;
   }
   if (numel < 0) error(fmt::format("storage '{}' has negative size {}", key, numel));
-  const at::Tensor bytes = load_record_("data/" + key).contiguous();
+  const std::string record = "data/" + key;
   const auto element_size = static_cast<int64_t>(c10::elementSize(dtype));
   const int64_t expected = numel > INT64_MAX / element_size ? -1 : numel * element_size;
-  if (static_cast<int64_t>(bytes.nbytes()) != expected) {
-    error(fmt::format("record data/{} has {} bytes, but its storage holds {} x {} ({} bytes each)",
-                      key, bytes.nbytes(), numel, c10::toString(dtype), element_size));
+  // Compared before anything is allocated or inflated: the pickle and the archive must agree.
+  const uint64_t declared = records_.size(record);
+  if (expected < 0 || declared != static_cast<uint64_t>(expected)) {
+    error(fmt::format("record {} has {} bytes, but its storage holds {} x {} ({} bytes each)",
+                      record, declared, numel, c10::toString(dtype), element_size));
   }
-  const char* raw = static_cast<const char*>(bytes.data_ptr());
+  at::Tensor data = at::empty({numel}, at::TensorOptions().dtype(dtype));
+  records_.read(record, data.data_ptr(), declared);
+  const char* raw = static_cast<const char*>(data.data_ptr());
   // Any byte other than 0 and 1 in a bool would be undefined behaviour in every later use.
   if (dtype == at::kBool &&
       std::any_of(raw, raw + expected, [](char c) { return (c & 0xfe) != 0; })) {
     error(fmt::format("bool storage '{}' holds values other than 0 and 1", key));
   }
-  at::Tensor data = at::empty({numel}, at::TensorOptions().dtype(dtype));
-  if (expected > 0) std::memcpy(data.data_ptr(), raw, static_cast<size_t>(expected));
   storages_.emplace(key, Storage{data});
   return data;
 }
@@ -790,9 +792,9 @@ StateDict extract_state_dict(const Unpickler& unpickler, const Value& top,
 
 }  // namespace
 
-StateDict unpickle_state_dict(std::string_view pickle, const RecordLoader& load_record,
+StateDict unpickle_state_dict(std::string_view pickle, const RecordSource& records,
                               const std::string& source) {
-  Unpickler unpickler(pickle, load_record, source);
+  Unpickler unpickler(pickle, records, source);
   try {
     const Value top = unpickler.run();
     return extract_state_dict(unpickler, top, source);

@@ -1,6 +1,7 @@
 #include "qimera/models/model_spec.h"
 
 #include "qimera/core/error.h"
+#include "qimera/core/json_value.h"
 
 #include <nlohmann/json.hpp>
 
@@ -40,11 +41,17 @@ Arch parse_arch(const std::string& name) {
 }
 
 void ModelSpec::validate() const {
-  require(num_classes >= 2, "a classifier needs at least 2 classes, got {}", num_classes);
-  require(in_channels >= 1, "input channels must be positive, got {}", in_channels);
+  require(num_classes >= 2 && num_classes <= kMaxClasses,
+          "a classifier needs 2 to {} classes, got {}", kMaxClasses, num_classes);
+  require(in_channels >= 1 && in_channels <= kMaxInputChannels,
+          "input channels must be 1 to {}, got {}", kMaxInputChannels, in_channels);
   const int64_t min_size = arch == Arch::ResNet20Cifar ? 8 : 32;
   require(image_size >= min_size, "{} needs an input of at least {}x{} pixels, got {}",
           to_string(arch), min_size, min_size, image_size);
+  require(image_size <= kMaxImageSize,
+          "{}x{} inputs are larger than the {}x{} this program supports (ImageNet models take "
+          "224x224)",
+          image_size, image_size, kMaxImageSize, kMaxImageSize);
 }
 
 std::string ModelSpec::describe() const {
@@ -60,15 +67,16 @@ nlohmann::json ModelSpec::to_json() const {
 }
 
 ModelSpec ModelSpec::from_json(const nlohmann::json& j) {
+  const std::string what = "model spec";
   ModelSpec s;
-  try {
-    s.arch = parse_arch(j.at("arch").get<std::string>());
-    s.num_classes = j.at("num_classes").get<int64_t>();
-    s.in_channels = j.at("in_channels").get<int64_t>();
-    s.image_size = j.at("image_size").get<int64_t>();
-  } catch (const nlohmann::json::exception& e) {
-    fail("model spec: {} (expected arch, num_classes, in_channels, image_size)", e.what());
-  }
+  s.arch = parse_arch(json_string(json_field(j, "arch", what), what + " arch"));
+  // The ranges here only keep the numbers meaningful; validate() says what is sensible.
+  s.num_classes = json_integer(json_field(j, "num_classes", what), what + " num_classes", 0,
+                               INT64_MAX);
+  s.in_channels = json_integer(json_field(j, "in_channels", what), what + " in_channels", 0,
+                               INT64_MAX);
+  s.image_size = json_integer(json_field(j, "image_size", what), what + " image_size", 0,
+                              INT64_MAX);
   s.validate();
   return s;
 }

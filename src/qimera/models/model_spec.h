@@ -24,6 +24,11 @@ inline constexpr Arch kAllArchs[] = {Arch::ResNet20Cifar, Arch::ResNet18, Arch::
 std::string to_string(Arch arch);
 Arch parse_arch(const std::string& name);
 
+/// Upper bounds of a ModelSpec: a model card is user input, and its sizes decide allocations.
+inline constexpr int64_t kMaxClasses = 100000;
+inline constexpr int64_t kMaxInputChannels = 64;
+inline constexpr int64_t kMaxImageSize = 1024;
+
 struct ModelSpec {
   Arch arch = Arch::ResNet20Cifar;
   int64_t num_classes = 10;

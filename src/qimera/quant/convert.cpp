@@ -1,8 +1,10 @@
 #include "qimera/quant/convert.h"
 
 #include "qimera/core/error.h"
+#include "qimera/core/json_value.h"
 #include "qimera/quant/layers.h"
 
+#include <fmt/ranges.h>
 #include <fnmatch.h>
 #include <nlohmann/json.hpp>
 
@@ -83,7 +85,25 @@ void QuantConfig::validate() const {
   observer.validate();
 }
 
-std::string QuantConfig::short_name() const { return fmt::format("{}w{}a", weight_bits, act_bits); }
+namespace {
+
+std::string override_text(const LayerOverride& o) {
+  const auto bits = [](const std::optional<int>& b) { return b ? std::to_string(*b) : "-"; };
+  if (o.weight_bits == 0 && o.act_bits == 0) return o.pattern + "=float";
+  if (o.weight_bits == o.act_bits) return o.pattern + "=" + bits(o.weight_bits);
+  return o.pattern + "=" + bits(o.weight_bits) + "x" + bits(o.act_bits);
+}
+
+}  // namespace
+
+// The overrides are part of the name: "4w4a" for a model whose layers are all float would lie.
+std::string QuantConfig::short_name() const {
+  std::string name = fmt::format("{}w{}a", weight_bits, act_bits);
+  if (overrides.empty()) return name;
+  std::vector<std::string> texts;
+  for (const auto& o : overrides) texts.push_back(override_text(o));
+  return fmt::format("{} ({})", name, fmt::join(texts, ", "));
+}
 
 nlohmann::json QuantConfig::to_json() const {
   nlohmann::json overrides_json = nlohmann::json::array();
@@ -98,16 +118,27 @@ nlohmann::json QuantConfig::to_json() const {
 }
 
 QuantConfig QuantConfig::from_json(const nlohmann::json& j) {
+  const std::string what = "quantization";
+  const auto bits = [](const nlohmann::json& value, const std::string& name) {
+    return static_cast<int>(json_integer(value, name, 0, 64));
+  };
   QuantConfig c;
-  c.weight_bits = j.at("weight_bits").get<int>();
-  c.act_bits = j.at("act_bits").get<int>();
-  c.ste = parse_ste(j.value("ste", std::string("unclipped")));
+  c.weight_bits = bits(json_field(j, "weight_bits", what), what + " weight_bits");
+  c.act_bits = bits(json_field(j, "act_bits", what), what + " act_bits");
+  if (j.contains("ste")) c.ste = parse_ste(json_string(j.at("ste"), what + " ste"));
   if (j.contains("observer")) c.observer = ObserverOptions::from_json(j.at("observer"));
-  for (const auto& o : j.value("overrides", nlohmann::json::array())) {
-    LayerOverride lo{o.at("pattern").get<std::string>(), std::nullopt, std::nullopt};
-    if (o.contains("weight_bits")) lo.weight_bits = o["weight_bits"].get<int>();
-    if (o.contains("act_bits")) lo.act_bits = o["act_bits"].get<int>();
-    c.overrides.push_back(lo);
+  if (j.contains("overrides")) {
+    const auto& overrides = j.at("overrides");
+    require(overrides.is_array(), "{} overrides is {}, expected a list", what,
+            json_excerpt(overrides));
+    for (const auto& o : overrides) {
+      const std::string where = what + " override";
+      LayerOverride lo{json_string(json_field(o, "pattern", where), where + " pattern"),
+                       std::nullopt, std::nullopt};
+      if (o.contains("weight_bits")) lo.weight_bits = bits(o["weight_bits"], where + " weight_bits");
+      if (o.contains("act_bits")) lo.act_bits = bits(o["act_bits"], where + " act_bits");
+      c.overrides.push_back(lo);
+    }
   }
   c.validate();
   return c;

@@ -34,8 +34,15 @@ inline float round_half_even(float t) {
 // valid range without changing the result; NaN passes through (std::max/min keep their first
 // argument when comparisons are false), as in torch.clamp. Written so that the compiler vectorises
 // it; the AVX2 clone is chosen at run time where the CPU has it.
+#if defined(__clang__)
+// clang (the sanitizer and fuzzing builds) cannot clone function templates: one portable version.
+#define QIMERA_AVX2_CLONES
+#else
+#define QIMERA_AVX2_CLONES __attribute__((target_clones("avx2", "default")))
+#endif
+
 template <bool kMask>
-__attribute__((target_clones("avx2", "default"))) void fake_quantize_block(
+QIMERA_AVX2_CLONES void fake_quantize_block(
     const float* __restrict x, float* __restrict y, uint8_t* __restrict keep, int64_t n,
     float scale, float zp, float lo, float hi) {
   const float lo_wide = lo - 1.0f, hi_wide = hi + 1.0f;

@@ -1,6 +1,7 @@
 #include "qimera/quant/observer.h"
 
 #include "qimera/core/error.h"
+#include "qimera/core/json_value.h"
 #include "qimera/quant/tail_quantile.h"
 
 #include <ATen/ATen.h>
@@ -84,9 +85,10 @@ nlohmann::json ObserverOptions::to_json() const {
 
 ObserverOptions ObserverOptions::from_json(const nlohmann::json& j) {
   ObserverOptions o;
-  o.kind = parse_observer(j.at("kind").get<std::string>());
-  o.beta = j.value("beta", o.beta);
-  o.percentile = j.value("percentile", o.percentile);
+  const std::string what = "observer";
+  o.kind = parse_observer(json_string(json_field(j, "kind", what), what + " kind"));
+  if (j.contains("beta")) o.beta = json_number(j.at("beta"), what + " beta");
+  if (j.contains("percentile")) o.percentile = json_number(j.at("percentile"), what + " percentile");
   o.validate();
   return o;
 }
