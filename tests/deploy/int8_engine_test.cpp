@@ -132,6 +132,14 @@ TEST_P(Int8EveryArchitecture, AgreesWithTheFakeQuantizedModel) {
   std::printf("[ int8 ] %-18s max rel %.3g  top-1 agreement %.1f%%  %s\n", GetParam().c_str(), d.max_rel,
               100 * d.top1_agreement, r.describe().c_str());
   EXPECT_GT(r.int8_convs, 10);
+  EXPECT_EQ(r.float_convs, 2);  // the first layer and the classifier
+  // Calibrated grids only where the model keeps a tensor in float between integer layers: each
+  // residual branch's last convolution and projection (ResNets: 9 + 2, 8 + 3), MobileNetV2's 17
+  // block outputs and 10 residual sums; never the quantized activations, also not after pooling.
+  const std::map<std::string, int> calibrated = {{"resnet20_cifar10", 11}, {"resnet20_cifar100", 11},
+                                                 {"fmnist-resnet20", 11}, {"resnet18", 11},
+                                                 {"mobilenetv2_w1", 27}};
+  EXPECT_EQ(r.calibrated_tensors, calibrated.at(GetParam()));
   EXPECT_LT(d.max_rel, 0.25);
   EXPECT_GE(d.top1_agreement, 0.75);
 }

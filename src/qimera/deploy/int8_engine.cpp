@@ -151,9 +151,14 @@ class Int8Compiler {
     return calibrated_grid(r);
   }
 
+  // The fake quantizer whose grid `value` lies on: its producer's, or through a max pooling (which
+  // selects grid values) the pooled value's.
   const FakeQuantOp* quantizer_of(int value) const {
     const int p = g_.producer(value);
-    return p < 0 ? nullptr : std::get_if<FakeQuantOp>(&g_.nodes[static_cast<size_t>(p)].op);
+    if (p < 0) return nullptr;
+    const auto& node = g_.nodes[static_cast<size_t>(p)];
+    if (std::holds_alternative<MaxPoolOp>(node.op)) return quantizer_of(node.inputs.at(0));
+    return std::get_if<FakeQuantOp>(&node.op);
   }
 
   // The chain fused into one integer operation: the head node, then BN / activation / fake
@@ -187,12 +192,12 @@ class Int8Compiler {
     return c;
   }
 
-  // Reads a value as quint8 on its grid (quantizing a float value).
+  // Reads a value as quint8: as it is when an integer step wrote it, else quantized to its grid.
   std::function<at::Tensor(const Values&)> quint8_reader(int value) {
+    if (quantized_.count(value)) return [value](const Values& values) { return values[static_cast<size_t>(value)]; };
     const Grid grid = grid_of(value, quantizer_of(value));
     return [value, grid](const Values& values) {
       const auto& t = values[static_cast<size_t>(value)];
-      if (t.is_quantized()) return t;
       return at::quantize_per_tensor(t.contiguous(at::MemoryFormat::ChannelsLast), grid.scale,
                                      grid.zero_point, at::kQUInt8);
     };
@@ -219,6 +224,7 @@ class Int8Compiler {
     if (std::holds_alternative<MaxPoolOp>(n.op)) {
       const auto& pool = std::get<MaxPoolOp>(n.op);
       const int in = n.inputs[0], out = n.output;
+      if (quantized_.count(in)) quantized_.insert(out);  // pooling keeps the grid
       m_.steps_.push_back({out, [pool, in, out](Values& v) {
         v[static_cast<size_t>(out)] = at::max_pool2d(v[static_cast<size_t>(in)], pool.kernel, pool.stride, pool.padding);
       }});
@@ -258,6 +264,7 @@ class Int8Compiler {
     const auto [grid, upper] = output_grid(c);
     const bool relu = c.act != nullptr;
     const int out = c.output;
+    quantized_.insert(out);
     m_.steps_.push_back({out, [read, packed, grid = grid, upper = upper, relu, out](Values& v) {
       auto y = quantized_conv2d(read(v), packed, relu, grid.scale, grid.zero_point);
       if (upper) y = at::clamp(y, c10::nullopt, c10::optional<at::Scalar>(at::Scalar(*upper)));
@@ -274,6 +281,7 @@ class Int8Compiler {
     const auto [grid, upper] = output_grid(c);
     const bool relu = c.act != nullptr;
     const int out = c.output;
+    quantized_.insert(out);
     ++m_.report_.int8_adds;
     m_.steps_.push_back({out, [read_a, read_b, grid = grid, upper = upper, relu, out](Values& v) {
       auto y = quantized_add(read_a(v), read_b(v), relu, grid.scale, grid.zero_point);
@@ -289,6 +297,7 @@ class Int8Compiler {
   std::vector<Range> ranges_;
   std::vector<bool> off_grid_;
   std::set<int> calibrated_;
+  std::set<int> quantized_;  // values integer steps write (quint8 at run time)
 };
 
 nlohmann::json Int8Report::to_json() const {
