@@ -47,7 +47,8 @@ Candidate candidate(const std::string& name, models::Classifier model, const dat
   return {name, [model](const at::Tensor& x) { return model->forward(x); }, preprocess, classes};
 }
 
-// Normalized batches for the int8 engine's calibrated grids: N(0,1) noise or a data set's first batches.
+// Normalized batches for the int8 engine's calibrated grids: N(0,1) noise, or batches of a data set
+// (shuffled with --seed).
 std::vector<at::Tensor> calibration_batches(const EvalOptions& o, const deploy::QuantizedManifest& m) {
   std::vector<at::Tensor> batches;
   if (o.calib_data == "noise") {

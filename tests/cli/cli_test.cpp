@@ -182,6 +182,7 @@ TEST_F(CliFixture, ExportWritesOnnxFromARunFolderAndErrorsAreClear) {
   ASSERT_EQ(qimera_cli("quantize --method ptq --wbits 4 --abits 4 --calib-data noise --calib-batches 1 "
                        "--calib-batch-size 8 --model " + card_path + " --out " + out + common).code, 0);
   const auto e = qimera_cli("export " + out + common);
+  if (e.output.find("without ONNX support") != std::string::npos) GTEST_SKIP() << e.output;
   ASSERT_EQ(e.code, 0) << e.output;
   EXPECT_THAT(e.output, HasSubstr(out + "/quantized.onnx"));
   EXPECT_THAT(e.output, HasSubstr("22 int4"));  // weights: 21 convolutions + the classifier
