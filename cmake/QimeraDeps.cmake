@@ -47,3 +47,17 @@ find_package(ZLIB QUIET)
 # Image decoding for ImageNet-style folders; without them the folder loader says so at run time.
 find_package(PNG QUIET)
 find_package(libjpeg-turbo CONFIG QUIET)
+
+# ONNX export (deploy layer): Debian's libonnx-dev protobuf classes. Optional: without them the
+# export command says how to get them.
+find_package(Protobuf QUIET)
+if(Protobuf_FOUND)
+  find_package(ONNX CONFIG QUIET)
+endif()
+if(TARGET onnx_proto AND TARGET protobuf::libprotobuf)
+  set(QIMERA_HAVE_ONNX ON)
+  message(STATUS "ONNX export: libonnx ${ONNX_VERSION} (protobuf ${Protobuf_VERSION})")
+else()
+  set(QIMERA_HAVE_ONNX OFF)
+  message(STATUS "ONNX export: disabled (install libonnx-dev)")
+endif()

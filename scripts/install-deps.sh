@@ -13,6 +13,8 @@ packages=(
   libpng-dev libturbojpeg0-dev  # decoding ImageNet-style image folders
   libgtest-dev libgmock-dev     # tests
   libbenchmark-dev        # micro-benchmarks
+  libonnx-dev             # ONNX export (protobuf classes of the ONNX format)
+  nodejs                  # ONNX Runtime checks (onnxruntime-node) and fetching the default data
 )
 missing=()
 for p in "${packages[@]}"; do

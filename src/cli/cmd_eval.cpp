@@ -5,10 +5,13 @@
 #include "qimera/core/json_file.h"
 #include "qimera/core/table.h"
 #include "qimera/data/loader.h"
+#include "qimera/deploy/int8_engine.h"
+#include "qimera/deploy/lower.h"
 #include "qimera/deploy/model_card.h"
 #include "qimera/deploy/quantized_model.h"
 #include "qimera/eval/evaluate.h"
 #include "qimera/eval/input_check.h"
+#include "qimera/methods/ptq.h"
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -28,13 +31,60 @@ struct EvalOptions {
   int64_t batch_size = 256;
   int64_t limit = 0;
   std::string json;
+  std::string engine = "fp";
+  std::string calib_data = "noise";
+  int64_t calib_batches = 8;
+  int64_t calib_batch_size = 64;
 };
 
 struct Candidate {
   std::string name;
-  models::Classifier model;
+  std::function<at::Tensor(const at::Tensor&)> forward;
   data::Preprocess preprocess;
+  models::ModelSpec spec;
+  nlohmann::json details = nlohmann::json::object();
 };
+
+Candidate candidate(const std::string& name, models::Classifier model, const data::Preprocess& preprocess) {
+  const auto spec = model->spec();
+  return {name, [model](const at::Tensor& x) { return model->forward(x); }, preprocess, spec};
+}
+
+// Normalized batches for the int8 engine's calibrated grids: N(0,1) noise, or batches of a data set
+// (shuffled with --seed).
+std::vector<at::Tensor> calibration_batches(const EvalOptions& o, const deploy::QuantizedManifest& m) {
+  std::vector<at::Tensor> batches;
+  if (o.calib_data == "noise") {
+    auto source = methods::gaussian_batches(m.spec, o.calib_batch_size, c10::kCPU, o.common.seed + 1);
+    for (int64_t i = 0; i < o.calib_batches; ++i) batches.push_back(source());
+    return batches;
+  }
+  data::LoaderOptions loading;
+  loading.batch_size = o.calib_batch_size;
+  loading.shuffle = true;
+  loading.seed = o.common.seed;
+  loading.workers = o.common.workers;
+  data::BatchLoader loader(open_data(o.calib_data, o.common), m.preprocess, loading);
+  while (static_cast<int64_t>(batches.size()) < o.calib_batches) {
+    auto batch = loader.next();
+    if (!batch) break;
+    batches.push_back(batch->images);
+  }
+  require(!batches.empty(), "--calib-data {} gave no batches", o.calib_data);
+  return batches;
+}
+
+Candidate int8_candidate(const EvalOptions& o, const deploy::QuantizedManifest& manifest) {
+  auto engine = std::make_shared<deploy::Int8Model>(deploy::lower_quantized(manifest),
+                                                    calibration_batches(o, manifest));
+  spdlog::info("{}", engine->report().describe());
+  Candidate c{fmt::format("int8 engine {}", manifest.config.short_name()),
+              [engine](const at::Tensor& x) { return engine->forward(x); }, manifest.preprocess,
+              manifest.spec, engine->report().to_json()};
+  c.details["calibration"] = fmt::format("{} x {} {}", o.calib_batches, o.calib_batch_size,
+                                         o.calib_data == "noise" ? "N(0,1) noise" : o.calib_data);
+  return c;
+}
 
 // A quantized manifest brings its full-precision source along (when it names one), so that both
 // are evaluated side by side.
@@ -44,47 +94,51 @@ std::vector<Candidate> load_candidates(const EvalOptions& o, c10::Device device)
     const auto manifest = deploy::read_quantized_manifest(o.model);
     if (!manifest.source_model.empty() && std::filesystem::exists(manifest.source_model)) {
       const auto card = deploy::read_model_card(manifest.source_model);
-      out.push_back({"full precision",
-                     deploy::load_classifier(card, device, true, o.common.nonfinite()),
-                     card.preprocess});
+      out.push_back(candidate("full precision",
+                              deploy::load_classifier(card, device, true, o.common.nonfinite()),
+                              card.preprocess));
     } else {
       spdlog::warn("the quantized model names no full-precision source that exists here; "
                    "evaluating it alone");
     }
-    out.push_back({"quantized " + manifest.config.short_name(),
-                   deploy::load_quantized(manifest, device, o.common.nonfinite()),
-                   manifest.preprocess});
+    out.push_back(candidate("quantized " + manifest.config.short_name(),
+                            deploy::load_quantized(manifest, device, o.common.nonfinite()),
+                            manifest.preprocess));
+    if (o.engine == "int8") out.push_back(int8_candidate(o, manifest));
     return out;
   }
+  require(o.engine == "fp", "--engine int8 needs a quantized model (a quantized.json from qimera quantize)");
   const auto card = deploy::resolve_model(o.model, o.weights);
-  out.push_back({"full precision", deploy::load_classifier(card, device, true, o.common.nonfinite()),
-                 card.preprocess});
+  out.push_back(candidate("full precision", deploy::load_classifier(card, device, true, o.common.nonfinite()),
+                         card.preprocess));
   return out;
 }
 
 void run_eval(const EvalOptions& o) {
   check_output_file(o.json, "--json");
   const auto device = apply_common_options(o.common);
+  require(o.engine == "fp" || device.is_cpu(), "--engine int8 runs on the CPU: add --device cpu");
   auto dataset = open_data(o.data, o.common);
   if (o.limit > 0) dataset = data::first_n(dataset, o.limit);
   Table table({"model", "top-1 %", "top-5 %", "images/s"});
   nlohmann::json results = nlohmann::json::array();
   for (auto& candidate : load_candidates(o, device)) {
     const auto preprocess = o.preprocess.empty() ? candidate.preprocess : data::preprocess_preset(o.preprocess);
-    require(candidate.model->spec().num_classes >= dataset->num_classes(),
-            "the model has {} classes but the data set has {}", candidate.model->spec().num_classes,
+    require(candidate.spec.num_classes >= dataset->num_classes(),
+            "the model has {} classes but the data set has {}", candidate.spec.num_classes,
             dataset->num_classes());
-    eval::require_model_input(*dataset, preprocess, candidate.model->spec());
+    eval::require_model_input(*dataset, preprocess, candidate.spec);
     data::LoaderOptions loading;
     loading.batch_size = o.batch_size;
     loading.workers = o.common.workers;
     loading.device = device;
     data::BatchLoader loader(dataset, preprocess, loading);
-    const auto acc = eval::evaluate_model(*candidate.model, loader, candidate.name);
+    const auto acc = eval::evaluate(candidate.forward, loader, candidate.name);
     table.add_row({candidate.name, fmt::format("{:.2f}", acc.top1), fmt::format("{:.2f}", acc.top5),
                    fmt::format("{:.0f}", acc.images_per_second())});
     auto entry = acc.to_json();
     entry["model"] = candidate.name;
+    if (!candidate.details.empty()) entry["engine"] = candidate.details;
     results.push_back(entry);
   }
   fmt::print("{} ({} images)\n{}", dataset->description(), results.front()["samples"].get<int64_t>(),
@@ -124,6 +178,18 @@ void add_eval_command(CLI::App& app) {
       ->capture_default_str()
       ->check(CLI::Range(int64_t{0}, std::numeric_limits<int64_t>::max()));
   cmd->add_option("--json", o.json, "Also write the results to this JSON file");
+  cmd->add_option("--engine", o.engine,
+                  "fp: the fake-quantized model in float (exact reference); int8: also run a quantized "
+                  "model on LibTorch's integer operators (oneDNN, CPU; batch norm folded), side by side")
+      ->check(CLI::IsMember({"fp", "int8"}))
+      ->capture_default_str();
+  cmd->add_option("--calib-data", o.calib_data,
+                  "int8: data for the 8-bit grids of tensors the quantized model keeps in float "
+                  "(residual branches), a data set spec or 'noise' for N(0,1)")
+      ->capture_default_str();
+  cmd->add_option("--calib-batches", o.calib_batches, "int8: calibration batches")->capture_default_str();
+  cmd->add_option("--calib-batch-size", o.calib_batch_size, "int8: calibration batch size")
+      ->capture_default_str();
   cmd->callback([] { run_eval(o); });
 }
 

@@ -9,6 +9,7 @@ void add_data_command(CLI::App& app);
 void add_train_command(CLI::App& app);
 void add_eval_command(CLI::App& app);
 void add_quantize_command(CLI::App& app);
+void add_export_command(CLI::App& app);
 void add_info_command(CLI::App& app);
 
 }  // namespace qimera::cli

@@ -249,5 +249,70 @@ TEST_F(CliFixture, ImagesOfAnotherSizeThanTheModelAreRefused) {
   EXPECT_THAT(r.output, AllOf(HasSubstr("1x4000x4000"), HasSubstr("takes 1x8x8")));
 }
 
+// --- qimera export and qimera eval --engine int8 ------------------------------------------------
+
+TEST(Cli, ExportHelpExplainsTheFormatAndContainers) {
+  const auto help = qimera_cli("export --help");
+  EXPECT_EQ(help.code, 0);
+  for (const char* text : {"--format", "--out", "--int8-containers", "QuantizeLinear", "INT4", "batch"}) {
+    EXPECT_THAT(help.output, HasSubstr(text));
+  }
+  EXPECT_THAT(qimera_cli("eval --help").output, HasSubstr("--engine"));
+}
+
+TEST_F(CliFixture, ExportWritesOnnxFromARunFolderAndErrorsAreClear) {
+  const auto out = (dir / "ptq").string();
+  ASSERT_EQ(qimera_cli("quantize --method ptq --wbits 4 --abits 4 --calib-data noise --calib-batches 1 "
+                       "--calib-batch-size 8 --model " + card_path + " --out " + out + common).code, 0);
+  const auto e = qimera_cli("export " + out + common);
+  if (e.output.find("without ONNX support") != std::string::npos) GTEST_SKIP() << e.output;
+  ASSERT_EQ(e.code, 0) << e.output;
+  EXPECT_THAT(e.output, HasSubstr(out + "/quantized.onnx"));
+  EXPECT_THAT(e.output, HasSubstr("22 int4"));  // weights: 21 convolutions + the classifier
+  const auto wide = qimera_cli("export " + out + "/quantized.json --int8-containers" + common);
+  ASSERT_EQ(wide.code, 0) << wide.output;
+  EXPECT_THAT(wide.output, HasSubstr("19 int8 (19 clamped to their n-bit range"));
+  EXPECT_GT(std::filesystem::file_size(dir / "ptq/quantized.int8.onnx"),
+            std::filesystem::file_size(dir / "ptq/quantized.onnx"));
+  // A full-precision card exports in float.
+  const auto fp = qimera_cli("export " + card_path + " --out " + (dir / "fp.onnx").string() + common);
+  ASSERT_EQ(fp.code, 0) << fp.output;
+  EXPECT_THAT(fp.output, HasSubstr("weights (per output channel): none quantized"));
+
+  const auto missing = qimera_cli("export " + (dir / "nope").string() + common);
+  EXPECT_EQ(missing.code, 1);
+  EXPECT_THAT(missing.output, HasSubstr((dir / "nope").string()));
+  qimera::testing::write_bytes(dir / "other.json", R"({"format": "qimera-metrics/1"})");
+  const auto foreign = qimera_cli("export " + (dir / "other.json").string() + common);
+  EXPECT_EQ(foreign.code, 1);
+  EXPECT_THAT(foreign.output, HasSubstr("other.json"));
+  const auto unwritable = qimera_cli("export " + out + " --out " + (dir / "other.json/x.onnx").string() + common);
+  EXPECT_EQ(unwritable.code, 1);
+  EXPECT_THAT(unwritable.output, HasSubstr("other.json"));
+  EXPECT_NE(qimera_cli("export " + out + " --format tflite" + common).code, 0);
+}
+
+TEST_F(CliFixture, EvalInt8EngineRunsBesideTheFakeQuantizedModel) {
+  const auto out = (dir / "ptq8").string();
+  ASSERT_EQ(qimera_cli("quantize --method ptq --wbits 8 --abits 8 --calib-data " + data +
+                       " --calib-batches 2 --calib-batch-size 8 --model " + card_path + " --out " + out + common)
+                .code,
+            0);
+  const auto e = qimera_cli("eval --engine int8 --model " + out + "/quantized.json --data " + data +
+                            " --calib-data " + data + " --calib-batches 2 --calib-batch-size 8 --json " +
+                            (dir / "e.json").string() + common);
+  ASSERT_EQ(e.code, 0) << e.output;
+  const auto results = read_json(dir / "e.json")["results"];
+  ASSERT_EQ(results.size(), 3u);  // full precision, fake-quantized, int8 engine
+  EXPECT_EQ(results[2]["model"], "int8 engine 8w8a");
+  EXPECT_EQ(results[2]["engine"]["engine"], "onednn");
+  EXPECT_GT(results[2]["engine"]["int8_convs"].get<int>(), 15);
+  EXPECT_EQ(results[2]["samples"], 24);
+  // Only quantized models have an int8 form.
+  const auto fp = qimera_cli("eval --engine int8 --model " + card_path + " --data " + data + common);
+  EXPECT_EQ(fp.code, 1);
+  EXPECT_THAT(fp.output, HasSubstr("quantized model"));
+}
+
 }  // namespace
 }  // namespace qimera
