@@ -149,7 +149,6 @@ void run(const Settings& s, int64_t batch, const c10::Device& device) {
 
   // The bare network work of one iteration, with the same modules and sizes.
   auto generator = trainer.generator();
-  const auto spec = teacher->spec();
   auto student = models::clone_model(*teacher);
   for (auto& p : student->parameters()) p.set_requires_grad(true);
   torch::optim::SGD sgd(student->parameters(),
