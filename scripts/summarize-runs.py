@@ -28,6 +28,9 @@ def main(dirs):
     for d in dirs:
         with open(f"{d}/summary.json") as f:
             summary = json.load(f)
+        if "rows" not in summary:
+            sys.exit(f"{d}/summary.json has no 'rows': it was written by a qimera from before the "
+                     "methods split; rerun that run or summarize it by hand")
         seed = summary.get("seed", d)
         for label, top1 in rows(summary):
             key = seed if label.startswith("naive") else d
@@ -36,9 +39,10 @@ def main(dirs):
     print("|---|---|---|---|")
     for label, by_run in groups.items():
         values = list(by_run.values())
-        std = statistics.stdev(values) if len(values) > 1 else float("nan")
+        # One run has no spread: say so rather than print "+- nan".
+        spread = f" +- {statistics.stdev(values):.2f}" if len(values) > 1 else " (one run)"
         runs = ", ".join(f"{v:.2f}" for v in values)
-        print(f"| {label} | {statistics.mean(values):.2f} +- {std:.2f} | {len(values)} | {runs} |")
+        print(f"| {label} | {statistics.mean(values):.2f}{spread} | {len(values)} | {runs} |")
 
 
 if __name__ == "__main__":
