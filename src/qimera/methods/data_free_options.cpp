@@ -203,4 +203,22 @@ void MixingGroup::describe(OptionVisitor& v) {
                      }});
 }
 
+void GeneratorTrainingOptions::describe(OptionVisitor& v) {
+  describe_quantization(v, quant);
+  loop.describe(v);
+  schedule.describe(v);
+  student.describe(v);
+  generator_optimizer.describe(v);
+  generator.describe(v);
+}
+
+void GeneratorTrainingOptions::validate() const {
+  quant.validate();
+  loop.validate();
+  schedule.validate(loop.epochs);
+  student.validate();
+  generator_optimizer.validate();
+  generator.validate();
+}
+
 }  // namespace qimera::methods

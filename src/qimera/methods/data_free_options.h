@@ -6,6 +6,7 @@
 #include "qimera/generator/architecture.h"
 #include "qimera/generator/latents.h"
 #include "qimera/methods/image_source.h"
+#include "qimera/methods/run_loop.h"
 #include "qimera/methods/schedule.h"
 #include "qimera/quant/convert.h"
 
@@ -57,6 +58,20 @@ struct GeneratorChoice {
   void validate() const;
   /// Whether the body uses conditional BN for an image of `image_size` pixels.
   bool conditional_for(int64_t image_size) const;
+};
+
+/// What every method that trains a generator beside Q has (GDFQ's family and ZAQ's), described in
+/// this order ahead of each method's own options.
+struct GeneratorTrainingOptions {
+  quant::QuantConfig quant;
+  LoopOptions loop;
+  DataFreeSchedule schedule;
+  StudentOptimizer student;
+  GeneratorOptimizer generator_optimizer;
+  GeneratorChoice generator;
+
+  void describe(OptionVisitor& v);
+  void validate() const;
 };
 
 /// GDFQ's generator loss: CE(P, labels) + bns_weight BNS.

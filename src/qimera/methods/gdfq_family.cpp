@@ -15,24 +15,14 @@ GdfqOptions::GdfqOptions(generator::GeneratorArch arch, std::vector<generator::G
 }
 
 void GdfqOptions::describe(OptionVisitor& v) {
-  describe_quantization(v, quant);
-  loop.describe(v);
-  schedule.describe(v);
-  student.describe(v);
-  generator_optimizer.describe(v);
-  generator.describe(v);
+  GeneratorTrainingOptions::describe(v);
   generator_loss.describe(v);
   distillation.describe(v);
   real.describe(v);
 }
 
 void GdfqOptions::validate() const {
-  quant.validate();
-  loop.validate();
-  schedule.validate(loop.epochs);
-  student.validate();
-  generator_optimizer.validate();
-  generator.validate();
+  GeneratorTrainingOptions::validate();
   generator_loss.validate();
   distillation.validate();
   real.validate();

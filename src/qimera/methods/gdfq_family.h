@@ -9,13 +9,7 @@
 
 namespace qimera::methods {
 
-struct GdfqOptions {
-  quant::QuantConfig quant;
-  LoopOptions loop;
-  DataFreeSchedule schedule;
-  StudentOptimizer student;
-  GeneratorOptimizer generator_optimizer;
-  GeneratorChoice generator;
+struct GdfqOptions : GeneratorTrainingOptions {
   GdfqGeneratorLoss generator_loss;
   DistillationLoss distillation;
   RealSamplesGroup real;

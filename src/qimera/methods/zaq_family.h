@@ -26,13 +26,7 @@ struct ZaqLoss {
   }
 };
 
-struct ZaqOptions {
-  quant::QuantConfig quant;
-  LoopOptions loop;
-  DataFreeSchedule schedule;
-  StudentOptimizer student;
-  GeneratorOptimizer generator_optimizer;
-  GeneratorChoice generator;
+struct ZaqOptions : GeneratorTrainingOptions {
   ZaqLoss zaq;
   double rho = 0.1;  // Qimera + ZAQ only
 
@@ -52,22 +46,12 @@ struct ZaqOptions {
     generator_optimizer.adam_beta1 = 0.9;
   }
   void describe(OptionVisitor& v, bool with_rho) {
-    describe_quantization(v, quant);
-    loop.describe(v);
-    schedule.describe(v);
-    student.describe(v);
-    generator_optimizer.describe(v);
-    generator.describe(v);
+    GeneratorTrainingOptions::describe(v);
     zaq.describe(v);
     if (with_rho) v.option({"rho", "Qimera + ZAQ: weight of the soft-label cross-entropy terms"}, rho);
   }
   void validate() const {
-    quant.validate();
-    loop.validate();
-    schedule.validate(loop.epochs);
-    student.validate();
-    generator_optimizer.validate();
-    generator.validate();
+    GeneratorTrainingOptions::validate();
     zaq.validate();
     require(rho >= 0, "--rho must not be negative, got {}", rho);
   }
