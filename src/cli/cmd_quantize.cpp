@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include <chrono>
 #include <map>
 #include <optional>
 #include <set>
@@ -92,6 +93,7 @@ nlohmann::json row_json(const std::string& label, const std::optional<eval::Accu
 }
 
 void run_quantize(Registered& r) {
+  const auto started = std::chrono::steady_clock::now();
   auto& o = r.options;
   require(o.test_limit >= 0, "--test-limit must not be negative, got {}", o.test_limit);
   const auto device = apply_common_options(o.common);
@@ -172,6 +174,8 @@ void run_quantize(Registered& r) {
                               exported.manifest.string(), exported.weights.filename().string(),
                               exported.file_bytes, 100 * exported.ratio(), exported.float32_bytes);
   }
+  // The whole command, evaluation and export included (a resumed run: this session only).
+  summary["wall_seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   write_json(fs::path(o.out) / "summary.json", summary);
   fmt::print("{}{}", test ? "test accuracy:\n" : "", table.render());
   fmt::print("run folder: {} ({})\n", o.out,

@@ -11,5 +11,6 @@ void add_eval_command(CLI::App& app);
 void add_quantize_command(CLI::App& app);
 void add_export_command(CLI::App& app);
 void add_info_command(CLI::App& app);
+void add_sweep_command(CLI::App& app);
 
 }  // namespace qimera::cli

@@ -70,7 +70,7 @@ class CliFixture : public ::testing::Test {
 TEST(Cli, HelpExplainsEveryCommandAndFlag) {
   const auto top = qimera_cli("--help");
   EXPECT_EQ(top.code, 0);
-  for (const char* command : {"data", "train", "eval", "quantize", "info"}) {
+  for (const char* command : {"data", "train", "eval", "quantize", "sweep", "info"}) {
     EXPECT_THAT(top.output, HasSubstr(command));
   }
   const auto quantize = qimera_cli("quantize --help");
@@ -134,6 +134,46 @@ TEST_F(CliFixture, PtqExportsAModelThatEvalReadsBackWithTheSameAccuracy) {
   ASSERT_EQ(results.size(), 2u);  // the full-precision source side by side
   EXPECT_DOUBLE_EQ(results[1]["top1"].get<double>(), ptq_top1);
   EXPECT_DOUBLE_EQ(results[0]["top1"].get<double>(), summary["full_precision"]["top1"].get<double>());
+}
+
+TEST_F(CliFixture, SweepRunsAGridOnceAndRebuildsItsTableFromTheFolders) {
+  const auto out = dir / "sweep";
+  nlohmann::json sweep{
+      {"out", out.string()},
+      {"seeds", {1, 2}},
+      {"common", {"--model", card_path, "--test-data", data, "--device", "cpu", "--quiet"}},
+      {"methods",
+       {{{"name", "ptq5"}, {"args", {"--method", "ptq", "--wbits", "5", "--abits", "5", "--calib-data", data,
+                                     "--calib-batches", "1", "--calib-batch-size", "8"}}},
+        {{"name", "ptq4"}, {"args", {"--method", "ptq", "--wbits", "4", "--abits", "4", "--calib-data", "noise",
+                                     "--calib-batches", "1", "--calib-batch-size", "8"}}}}}};
+  write_json(dir / "sweep.json", sweep);
+  const auto first = qimera_cli("sweep " + (dir / "sweep.json").string() + " --jobs 2");
+  ASSERT_EQ(first.code, 0) << first.output;
+  EXPECT_THAT(first.output, HasSubstr("4 runs, 0 finished before, 4 to run; 2 at a time, 1 threads each"));
+  const auto summary = read_json(out / "ptq5-2" / "summary.json");
+  EXPECT_EQ(summary["seed"], 2);
+  EXPECT_GT(summary["wall_seconds"].get<double>(), 0.0);
+  const auto table = read_json(out / "table.json");
+  EXPECT_EQ(table["runs_finished"], 4);
+  EXPECT_EQ(table["rows"][0]["method"], "ptq5");
+  // Calibration on real data does not depend on the seed here: both seeds agree, std 0.
+  EXPECT_DOUBLE_EQ(table["rows"][0]["final_epoch_top1"]["std"].get<double>(), 0.0);
+  EXPECT_DOUBLE_EQ(table["rows"][0]["final_epoch_top1"]["per_seed"]["1"].get<double>(),
+                   summary["rows"].back()["top1"].get<double>());
+  const auto again = qimera_cli("sweep " + (dir / "sweep.json").string());
+  ASSERT_EQ(again.code, 0) << again.output;
+  EXPECT_THAT(again.output, HasSubstr("4 finished before, 0 to run"));
+  std::filesystem::remove_all(out / "ptq4-1");
+  const auto partial = qimera_cli("sweep " + (dir / "sweep.json").string() + " --table-only");
+  ASSERT_EQ(partial.code, 0) << partial.output;
+  EXPECT_THAT(partial.output, HasSubstr("(1 of 2 seeds)"));
+  EXPECT_THAT(partial.output, HasSubstr("3 of 4 runs finished"));
+  sweep["methods"][0]["args"].push_back("--threads");
+  write_json(dir / "bad.json", sweep);
+  const auto bad = qimera_cli("sweep " + (dir / "bad.json").string());
+  EXPECT_EQ(bad.code, 1);
+  EXPECT_THAT(bad.output, AllOf(HasSubstr("bad.json"), HasSubstr("--threads is set by the sweep")));
 }
 
 TEST_F(CliFixture, DataFreeRunResumes) {

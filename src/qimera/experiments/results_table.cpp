@@ -1,0 +1,198 @@
+#include "qimera/experiments/results_table.h"
+
+#include "qimera/core/atomic_file.h"
+#include "qimera/core/json_file.h"
+#include "qimera/experiments/run_outcome.h"
+
+#include <fmt/format.h>
+
+#include <cmath>
+#include <map>
+#include <numeric>
+
+namespace qimera::experiments {
+namespace fs = std::filesystem;
+
+Spread spread(const std::vector<double>& values) {
+  Spread s;
+  s.n = values.size();
+  if (values.empty()) return s;
+  const double mean = std::accumulate(values.begin(), values.end(), 0.0) / values.size();
+  s.mean = mean;
+  if (values.size() < 2) return s;
+  double squares = 0;
+  for (const double v : values) squares += (v - mean) * (v - mean);
+  s.std = std::sqrt(squares / (values.size() - 1));
+  return s;
+}
+
+Spread ResultRow::final_spread() const {
+  std::vector<double> values;
+  for (const auto& [seed, v] : final_by_seed) values.push_back(v);
+  return spread(values);
+}
+
+ResultsTable collect_results(const SweepConfig& config) {
+  ResultsTable table;
+  table.title = config.title;
+  table.has_settings = !config.settings.empty();
+  // Rows in the file's order: per setting, the naive starting point, then each method.
+  std::map<std::pair<std::string, std::string>, size_t> index;  // (setting, method) -> row
+  std::vector<std::string> setting_names;
+  for (const auto& s : config.settings) setting_names.push_back(s.name);
+  if (setting_names.empty()) setting_names.push_back("");
+  for (const auto& setting : setting_names) {
+    for (const std::string& method : [&] {
+           std::vector<std::string> names{"naive"};
+           for (const auto& m : config.methods) names.push_back(m.name);
+           return names;
+         }()) {
+      index[{setting, method}] = table.rows.size();
+      ResultRow row;
+      row.method = method;
+      row.setting = setting;
+      row.planned = config.seeds.size();
+      table.rows.push_back(row);
+    }
+  }
+  std::map<std::pair<std::string, uint64_t>, bool> naive_seen;  // (setting, seed)
+  for (const auto& run : expand_sweep(config)) {
+    ++table.planned;
+    const auto outcome = read_run_outcome(run.dir);
+    if (!outcome) continue;
+    ++table.finished;
+    if (!table.full_precision) table.full_precision = outcome->full_precision;
+    auto& row = table.rows[index.at({run.setting, run.method})];
+    if (outcome->final_top1) row.final_by_seed.emplace_back(run.seed, *outcome->final_top1);
+    if (outcome->best_top1) row.best.push_back(*outcome->best_top1);
+    if (outcome->wall_seconds) {
+      row.wall.push_back(*outcome->wall_seconds);
+      row.wall_loop_only = row.wall_loop_only || outcome->wall_is_loop_only;
+    }
+    // The naive starting point depends on the seed and the setting, not on the method: count it
+    // once per seed.
+    if (outcome->naive && !naive_seen[{run.setting, run.seed}]) {
+      naive_seen[{run.setting, run.seed}] = true;
+      table.rows[index.at({run.setting, "naive"})].final_by_seed.emplace_back(run.seed, *outcome->naive);
+    }
+  }
+  // A sweep whose methods never report a naive row (PTQ only) shows none.
+  std::vector<ResultRow> kept;
+  for (auto& row : table.rows) {
+    if (row.method != "naive" || !row.final_by_seed.empty()) kept.push_back(std::move(row));
+  }
+  table.rows = std::move(kept);
+  return table;
+}
+
+namespace {
+
+std::string number(const std::optional<double>& v, int digits = 2) {
+  return v ? fmt::format("{:.{}f}", *v, digits) : std::string();
+}
+
+std::string mean_pm_std(const ResultRow& row) {
+  const auto s = row.final_spread();
+  if (!s.mean) return "not run";
+  std::string text = number(s.mean);
+  if (s.std) text += " +- " + number(s.std);
+  if (s.n < row.planned) {
+    text += fmt::format(" ({} of {} seeds)", s.n, row.planned);
+  } else if (!s.std) {
+    text += " (one seed)";
+  }
+  return text;
+}
+
+std::string per_seed(const ResultRow& row, const char* separator) {
+  std::vector<std::string> parts;
+  for (const auto& [seed, v] : row.final_by_seed) parts.push_back(fmt::format("{:.2f}", v));
+  return fmt::format("{}", fmt::join(parts, separator));
+}
+
+std::string seeds_list(const ResultRow& row) {
+  std::vector<std::string> parts;
+  for (const auto& [seed, v] : row.final_by_seed) parts.push_back(std::to_string(seed));
+  return fmt::format("{}", fmt::join(parts, " "));
+}
+
+std::string label(const ResultRow& row) {
+  return row.method == "naive" ? "naive (no training, noise ranges)" : row.method;
+}
+
+}  // namespace
+
+std::string ResultsTable::markdown() const {
+  std::string md = fmt::format("## {}\n\n", title);
+  if (full_precision) md += fmt::format("Full precision: {:.2f} % top-1.\n\n", *full_precision);
+  const std::string setting_head = has_settings ? "setting | " : "";
+  md += fmt::format(
+      "| {}method | top-1 % final epoch, mean +- std | per seed | best epoch, mean (selected on "
+      "the test set) | wall s per run |\n",
+      setting_head);
+  md += has_settings ? "|---|---|---|---|---|---|\n" : "|---|---|---|---|---|\n";
+  bool loop_only = false;
+  for (const auto& row : rows) {
+    const auto wall = spread(row.wall).mean;
+    loop_only = loop_only || (wall && row.wall_loop_only);
+    md += fmt::format("| {}{} | {} | {} | {} | {}{} |\n",
+                      has_settings ? row.setting + " | " : "", label(row), mean_pm_std(row),
+                      per_seed(row, ", "), row.best.empty() ? "-" : number(spread(row.best).mean),
+                      wall ? number(wall, 0) : "-", wall && row.wall_loop_only ? "*" : "");
+  }
+  md += fmt::format("\n{} of {} runs finished; std is the sample standard deviation over seeds.\n",
+                    finished, planned);
+  if (loop_only) {
+    md += "* the training loop's time only: these runs come from a qimera that did not yet record "
+          "the whole command's time.\n";
+  }
+  return md;
+}
+
+std::string ResultsTable::csv() const {
+  std::string out =
+      "setting,method,seeds_finished,seeds_planned,final_mean,final_std,final_per_seed,seeds,"
+      "best_mean_selected_on_test,wall_seconds_mean\n";
+  for (const auto& row : rows) {
+    const auto s = row.final_spread();
+    out += fmt::format("{},{},{},{},{},{},{},{},{},{}\n", row.setting, row.method, s.n, row.planned,
+                       number(s.mean, 4), number(s.std, 4), per_seed(row, ";"), seeds_list(row),
+                       number(spread(row.best).mean, 4), number(spread(row.wall).mean, 1));
+  }
+  return out;
+}
+
+nlohmann::json ResultsTable::json() const {
+  auto to_json = [](const Spread& s) {
+    return nlohmann::json{{"n", s.n},
+                          {"mean", s.mean ? nlohmann::json(*s.mean) : nlohmann::json()},
+                          {"std", s.std ? nlohmann::json(*s.std) : nlohmann::json()}};
+  };
+  auto list = nlohmann::json::array();
+  for (const auto& row : rows) {
+    auto final = to_json(row.final_spread());
+    final["per_seed"] = nlohmann::json::object();
+    for (const auto& [seed, v] : row.final_by_seed) final["per_seed"][std::to_string(seed)] = v;
+    auto wall = to_json(spread(row.wall));
+    wall["loop_only"] = row.wall_loop_only;
+    list.push_back({{"method", row.method},
+                    {"setting", row.setting},
+                    {"seeds_planned", row.planned},
+                    {"final_epoch_top1", final},
+                    {"best_epoch_top1_selected_on_test_set", to_json(spread(row.best))},
+                    {"wall_seconds", wall}});
+  }
+  return {{"title", title},
+          {"full_precision_top1", full_precision ? nlohmann::json(*full_precision) : nlohmann::json()},
+          {"runs_finished", finished},
+          {"runs_planned", planned},
+          {"rows", list}};
+}
+
+void write_results(const ResultsTable& table, const fs::path& dir) {
+  write_file_atomically(dir / "table.md", table.markdown());
+  write_file_atomically(dir / "table.csv", table.csv());
+  write_json(dir / "table.json", table.json());
+}
+
+}  // namespace qimera::experiments

@@ -1,0 +1,286 @@
+#include "qimera/core/error.h"
+#include "qimera/core/input_file.h"
+#include "qimera/core/json_file.h"
+#include "qimera/experiments/results_table.h"
+#include "qimera/experiments/run_outcome.h"
+#include "qimera/experiments/sweep_config.h"
+#include "qimera/experiments/sweep_runner.h"
+#include "support/test_support.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <fstream>
+#include <sys/stat.h>
+
+namespace qimera::experiments {
+namespace {
+namespace fs = std::filesystem;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using testing::TempDir;
+
+nlohmann::json two_by_two(const fs::path& out) {
+  return {{"out", out.string()},
+          {"seeds", {1, 2}},
+          {"common", {"--model", "m.json"}},
+          {"settings", {{{"name", "4w4a"}, {"args", {"--wbits", "4"}}}}},
+          {"methods",
+           {{{"name", "gdfq"}, {"args", {"--method", "gdfq"}}},
+            {{"name", "qimera"}, {"args", {"--method", "qimera"}}}}}};
+}
+
+std::string config_error(const nlohmann::json& j) {
+  try {
+    parse_sweep_config(j, "s.json");
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "no error";
+}
+
+TEST(SweepConfig, ExpandsSeedMajorWithTheFlagsInOrder) {
+  const auto runs = expand_sweep(parse_sweep_config(two_by_two("out"), "s.json"));
+  ASSERT_EQ(runs.size(), 4u);
+  EXPECT_EQ(runs[0].dir, fs::path("out/gdfq-4w4a-1"));
+  EXPECT_EQ(runs[1].dir, fs::path("out/qimera-4w4a-1"));
+  EXPECT_EQ(runs[2].dir, fs::path("out/gdfq-4w4a-2"));
+  EXPECT_EQ(runs[3].seed, 2u);
+  EXPECT_THAT(runs[3].args, ElementsAre("--model", "m.json", "--wbits", "4", "--method", "qimera"));
+}
+
+TEST(SweepConfig, WithoutSettingsFoldersAreMethodSeed) {
+  auto j = two_by_two("out");
+  j.erase("settings");
+  const auto runs = expand_sweep(parse_sweep_config(j, "s.json"));
+  EXPECT_EQ(runs[0].dir, fs::path("out/gdfq-1"));
+}
+
+TEST(SweepConfig, RefusesWhatWouldBreakTheGrid) {
+  auto j = two_by_two("out");
+  j["methods"][0]["args"].push_back("--seed");
+  EXPECT_THAT(config_error(j), HasSubstr("--seed is set by the sweep"));
+  j = two_by_two("out");
+  j["common"].push_back("--out=x");
+  EXPECT_THAT(config_error(j), HasSubstr("--out is set by the sweep"));
+  j = two_by_two("out");
+  j["methods"][1]["name"] = "gdfq";
+  EXPECT_THAT(config_error(j), HasSubstr("'gdfq' is used twice"));
+  j = two_by_two("out");
+  j["methods"][1]["name"] = "../up";
+  EXPECT_THAT(config_error(j), HasSubstr("becomes a folder name"));
+  j = two_by_two("out");
+  j["seeds"] = {1, 1};
+  EXPECT_THAT(config_error(j), HasSubstr("seed 1 is listed twice"));
+  j = two_by_two("out");
+  j["seed"] = 3;
+  EXPECT_THAT(config_error(j), HasSubstr("unknown key 'seed'"));
+  j = two_by_two("out");
+  j.erase("methods");
+  EXPECT_THAT(config_error(j), HasSubstr("at least one method"));
+}
+
+TEST(SweepConfig, AFileErrorNamesTheFile) {
+  TempDir dir;
+  testing::write_bytes(dir / "bad.json", "{\"out\": ");
+  try {
+    read_sweep_config(dir / "bad.json");
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_THAT(e.what(), HasSubstr("bad.json"));
+  }
+}
+
+// A run folder as `qimera quantize` leaves it.
+void write_summary(const fs::path& dir, uint64_t seed, double naive, double final_top1,
+                   std::optional<double> best, double wall) {
+  auto rows = nlohmann::json::array();
+  rows.push_back({{"label", "full precision"}, {"note", ""}, {"top1", 95.0}});
+  rows.push_back({{"label", "naive 4w4a"}, {"note", "no training"}, {"top1", naive}});
+  if (best) {
+    rows.push_back({{"label", "m 4w4a"}, {"note", "final epoch (8)"}, {"top1", final_top1}});
+    rows.push_back(
+        {{"label", "m 4w4a"}, {"note", "best epoch (2), selected on the test set"}, {"top1", *best}});
+  } else {
+    rows.push_back({{"label", "m 4w4a"}, {"note", "min/max ranges"}, {"top1", final_top1}});
+  }
+  write_json(dir / "summary.json",
+             {{"seed", seed}, {"rows", rows}, {"wall_seconds", wall},
+              {"result", {{"best_epoch_selected_on_test_set", {{"epoch", 2}}}}}});
+}
+
+TEST(RunOutcome, ReadsTheRowsOfATrainingAndACalibrationRun) {
+  TempDir dir;
+  write_summary(dir.path(), 7, 89.5, 93.25, 94.0, 600);
+  const auto o = read_run_outcome(dir.path());
+  ASSERT_TRUE(o);
+  EXPECT_EQ(o->seed, 7u);
+  EXPECT_DOUBLE_EQ(*o->full_precision, 95.0);
+  EXPECT_DOUBLE_EQ(*o->naive, 89.5);
+  EXPECT_DOUBLE_EQ(*o->final_top1, 93.25);
+  EXPECT_DOUBLE_EQ(*o->best_top1, 94.0);
+  EXPECT_EQ(o->best_epoch, 2);
+  EXPECT_DOUBLE_EQ(*o->wall_seconds, 600);
+  write_summary(dir.path(), 7, 89.5, 93.15, std::nullopt, 60);
+  const auto calibration = read_run_outcome(dir.path());
+  EXPECT_DOUBLE_EQ(*calibration->final_top1, 93.15);
+  EXPECT_FALSE(calibration->best_top1);
+  EXPECT_FALSE(read_run_outcome(dir / "missing"));
+}
+
+TEST(RunOutcome, APreSplitSummaryIsRefusedByName) {
+  TempDir dir;
+  write_json(dir / "summary.json", {{"final", 93.0}});
+  try {
+    read_run_outcome(dir.path());
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_THAT(e.what(), HasSubstr("summary.json has no result rows"));
+  }
+}
+
+TEST(ResultsTable, SpreadIsTheSampleStandardDeviation) {
+  const auto s = spread({93.0, 94.0, 95.5});
+  EXPECT_NEAR(*s.mean, 94.1666667, 1e-6);
+  // Deviations -1.1667, -0.1667, 1.3333: squares sum to 3.1667; / 2, sqrt = 1.2583.
+  EXPECT_NEAR(*s.std, 1.2583057, 1e-6);
+  EXPECT_FALSE(spread({93.0}).std);
+  EXPECT_FALSE(spread({}).mean);
+}
+
+TEST(ResultsTable, GroupsSeedsCountsNaiveOncePerSeedAndMarksMissingRuns) {
+  TempDir dir;
+  const auto config = parse_sweep_config(two_by_two(dir.path()), "s.json");
+  write_summary(dir / "gdfq-4w4a-1", 1, 89.0, 92.0, 94.0, 500);
+  write_summary(dir / "gdfq-4w4a-2", 2, 90.0, 93.0, 94.5, 700);
+  write_summary(dir / "qimera-4w4a-1", 1, 89.0, 93.5, 94.25, 600);
+  // qimera-4w4a-2 never finished: a folder without summary.json.
+  fs::create_directories(dir / "qimera-4w4a-2");
+  const auto table = collect_results(config);
+  EXPECT_EQ(table.finished, 3u);
+  EXPECT_EQ(table.planned, 4u);
+  ASSERT_EQ(table.rows.size(), 3u);
+  EXPECT_EQ(table.rows[0].method, "naive");
+  EXPECT_EQ(table.rows[0].final_by_seed.size(), 2u);  // once per seed, not once per run
+  const auto gdfq = table.rows[1].final_spread();
+  EXPECT_DOUBLE_EQ(*gdfq.mean, 92.5);
+  EXPECT_NEAR(*gdfq.std, 0.70710678, 1e-7);
+  const auto md = table.markdown();
+  EXPECT_THAT(md, HasSubstr("| 4w4a | gdfq | 92.50 +- 0.71 | 92.00, 93.00 | 94.25 | 600 |"));
+  EXPECT_THAT(md, HasSubstr("| 4w4a | qimera | 93.50 (1 of 2 seeds) | 93.50 | 94.25 | 600 |"));
+  EXPECT_THAT(md, HasSubstr("3 of 4 runs finished"));
+  EXPECT_THAT(md, HasSubstr("Full precision: 95.00"));
+  EXPECT_THAT(table.csv(), HasSubstr("4w4a,gdfq,2,2,92.5000,0.7071,92.00;93.00,1 2,94.2500,600.0\n"));
+  const auto j = table.json();
+  EXPECT_DOUBLE_EQ(j["rows"][1]["final_epoch_top1"]["per_seed"]["2"].get<double>(), 93.0);
+  EXPECT_TRUE(j["rows"][2]["final_epoch_top1"]["std"].is_null());
+  write_results(table, dir.path());
+  EXPECT_EQ(read_file(dir / "table.md"), md);
+  EXPECT_EQ(read_json(dir / "table.json"), j);
+}
+
+// A stand-in for the qimera binary: records its arguments, writes a summary whose final top-1 is
+// 90 + seed, fails for --method broken, and marks a resumed run.
+fs::path fake_qimera(const fs::path& dir) {
+  const auto path = dir / "fake-qimera";
+  std::ofstream(path) << R"SH(#!/bin/sh
+out=""; seed=""; method=""; resume=0; threads=""
+for a in "$@"; do
+  case "$prev" in --out) out="$a";; --seed) seed="$a";; --method) method="$a";; --threads) threads="$a";; esac
+  [ "$a" = "--resume" ] && resume=1
+  prev="$a"
+done
+echo "$*" >> ")SH" << (dir / "calls.txt").string() << R"SH("
+echo "threads $threads omp $OMP_NUM_THREADS"
+[ "$method" = broken ] && { echo "broken on purpose" >&2; exit 3; }
+mkdir -p "$out"
+cat > "$out/summary.json" <<JSON
+{"seed": $seed, "wall_seconds": 1.5, "rows": [{"label": "naive 4w4a", "note": "", "top1": 80},
+ {"label": "m", "note": "final epoch (1)", "top1": $((90 + seed)).$resume}]}
+JSON
+)SH";
+  ::chmod(path.c_str(), 0755);
+  return path;
+}
+
+std::vector<std::string> lines(const fs::path& path) {
+  std::vector<std::string> out;
+  std::ifstream in(path);
+  for (std::string line; std::getline(in, line);) out.push_back(line);
+  return out;
+}
+
+TEST(SweepRunner, RunsWhatIsMissingResumesWhatHasACheckpointAndReportsFailures) {
+  TempDir dir;
+  const auto out = dir / "sweep";
+  auto j = two_by_two(out);
+  j["methods"].push_back({{"name", "broken"}, {"args", {"--method", "broken"}}});
+  const auto config = parse_sweep_config(j, "s.json");
+  // Before the sweep: one run finished, one with a checkpoint, one killed before its checkpoint.
+  write_summary(out / "gdfq-4w4a-1", 1, 80, 99.0, std::nullopt, 1);
+  fs::create_directories(out / "qimera-4w4a-1");
+  testing::write_bytes(out / "qimera-4w4a-1" / "checkpoint.pt", "x");
+  fs::create_directories(out / "gdfq-4w4a-2");
+  testing::write_bytes(out / "gdfq-4w4a-2" / "config.json", "{}");
+  EXPECT_EQ(run_state(out / "gdfq-4w4a-1"), RunState::Finished);
+  EXPECT_EQ(run_state(out / "qimera-4w4a-1"), RunState::Resumable);
+  EXPECT_EQ(run_state(out / "gdfq-4w4a-2"), RunState::Fresh);
+
+  RunnerOptions options;
+  options.executable = fake_qimera(dir.path());
+  options.jobs = 2;
+  options.threads_per_job = 3;
+  std::vector<std::string> log;
+  const auto report = run_sweep(config, options, [&](const std::string& l) { log.push_back(l); });
+  EXPECT_EQ(report.skipped, 1);
+  EXPECT_EQ(report.finished, 3);  // qimera-1 (resumed), gdfq-2, qimera-2
+  ASSERT_EQ(report.failures.size(), 2u);  // broken-1, broken-2
+  EXPECT_THAT(report.failures[0], HasSubstr("exit status 3"));
+  EXPECT_THAT(read_file(out / "broken-4w4a-1.log"), HasSubstr("broken on purpose"));
+  EXPECT_THAT(read_file(out / "gdfq-4w4a-2.log"), HasSubstr("threads 3 omp 3"));
+  const auto calls = lines(dir / "calls.txt");
+  ASSERT_EQ(calls.size(), 5u);  // the finished run was not started again
+  for (const auto& call : calls) {
+    EXPECT_THAT(call, HasSubstr("quantize --model m.json --wbits 4 --method"));
+  }
+  EXPECT_EQ(std::count_if(calls.begin(), calls.end(),
+                          [](const std::string& c) { return c.find("--resume") != std::string::npos; }),
+            1);
+  EXPECT_FALSE(fs::exists(out / "gdfq-4w4a-2" / "config.json"));  // started over, not resumed
+  const auto table = collect_results(config);
+  EXPECT_EQ(table.finished, 4u);
+  EXPECT_EQ(table.rows[2].final_by_seed[0].second, 91.1);  // qimera seed 1 was resumed
+
+  // Again: everything that can finish has; only the broken runs are tried once more.
+  const auto again = run_sweep(config, options, [](const std::string&) {});
+  EXPECT_EQ(again.skipped, 4);
+  EXPECT_EQ(again.failures.size(), 2u);
+  EXPECT_EQ(lines(dir / "calls.txt").size(), 7u);
+}
+
+TEST(SweepRunner, ADryRunPrintsTheCommandsAndRunsNothing) {
+  TempDir dir;
+  const auto config = parse_sweep_config(two_by_two(dir / "sweep"), "s.json");
+  RunnerOptions options;
+  options.executable = fake_qimera(dir.path());
+  options.threads_per_job = 1;
+  options.dry_run = true;
+  std::vector<std::string> log;
+  run_sweep(config, options, [&](const std::string& l) { log.push_back(l); });
+  ASSERT_EQ(log.size(), 5u);
+  EXPECT_THAT(log[1], HasSubstr("quantize --model m.json --wbits 4 --method gdfq --seed 1 --threads 1 --out"));
+  EXPECT_FALSE(fs::exists(dir / "calls.txt"));
+  EXPECT_FALSE(fs::exists(dir / "sweep"));
+}
+
+TEST(SweepRunner, AMissingProgramIsAnErrorBeforeAnythingRuns) {
+  TempDir dir;
+  const auto config = parse_sweep_config(two_by_two(dir / "sweep"), "s.json");
+  RunnerOptions options;
+  options.executable = dir / "no-such-qimera";
+  EXPECT_THROW(run_sweep(config, options, [](const std::string&) {}), Error);
+}
+
+}  // namespace
+}  // namespace qimera::experiments
