@@ -14,6 +14,7 @@ packages=(
   libgtest-dev libgmock-dev     # tests
   libbenchmark-dev        # micro-benchmarks
   libonnx-dev             # ONNX export (protobuf classes of the ONNX format)
+  gnuplot-nox             # qimera analyze: the feature-space PCA plot (PNG and SVG)
   nodejs                  # ONNX Runtime checks (onnxruntime-node) and fetching the default data
 )
 missing=()

@@ -12,5 +12,6 @@ void add_quantize_command(CLI::App& app);
 void add_export_command(CLI::App& app);
 void add_info_command(CLI::App& app);
 void add_sweep_command(CLI::App& app);
+void add_analyze_command(CLI::App& app);
 
 }  // namespace qimera::cli

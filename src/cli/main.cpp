@@ -26,6 +26,7 @@ int main(int argc, char** argv) {
   qimera::cli::add_eval_command(app);
   qimera::cli::add_quantize_command(app);
   qimera::cli::add_export_command(app);
+  qimera::cli::add_analyze_command(app);
   qimera::cli::add_sweep_command(app);
   qimera::cli::add_info_command(app);
   try {

@@ -2,6 +2,7 @@
 
 #include "qimera/core/error.h"
 #include "qimera/core/json_file.h"
+#include "qimera/methods/data_free.h"
 #include "qimera/methods/registry.h"
 
 #include <fmt/ranges.h>
@@ -18,6 +19,10 @@ const std::vector<MethodInfo>& all_methods() {
       qimera_method(),      qimera_zaq_method(),
   };
   return methods;
+}
+
+std::unique_ptr<DataFreeTrainer> Method::make_trainer(models::Classifier, c10::Device) const {
+  return nullptr;
 }
 
 const MethodInfo& find_method(const std::string& name) {

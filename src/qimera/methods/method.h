@@ -27,6 +27,8 @@ class BatchLoader;
 
 namespace qimera::methods {
 
+class DataFreeTrainer;
+
 /// What a method runs on.
 struct MethodContext {
   models::Classifier teacher;  // P: eval mode, on `device`
@@ -68,6 +70,11 @@ class Method {
   virtual const quant::QuantConfig& quantization() const = 0;
   /// Runs in context.folder (already opened by run_method).
   virtual MethodOutcome run(const MethodContext& context) = 0;
+  /// A generator-based method's trainer, built exactly as run() builds it, so that a run's
+  /// checkpoint can be restored into it (the analyses read its generator); nullptr for methods
+  /// without a generator.
+  virtual std::unique_ptr<DataFreeTrainer> make_trainer(models::Classifier teacher,
+                                                        c10::Device device) const;
 };
 
 struct PresetInfo {

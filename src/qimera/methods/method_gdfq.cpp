@@ -18,6 +18,10 @@ class Gdfq : public Method {
   MethodOutcome run(const MethodContext& context) override {
     return run_gdfq_family(o_, nullptr, nullptr, context, "gdfq");
   }
+  std::unique_ptr<DataFreeTrainer> make_trainer(models::Classifier teacher,
+                                                c10::Device device) const override {
+    return make_gdfq_family_trainer(o_, nullptr, nullptr, std::move(teacher), device);
+  }
 
  private:
   GdfqOptions o_{GeneratorArch::Gdfq, {GeneratorArch::Gdfq, GeneratorArch::Qimera}};

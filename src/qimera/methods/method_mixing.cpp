@@ -31,6 +31,10 @@ class GdfqMixing : public Method {
     return run_gdfq_family(o_, nullptr, &mixing_.mixing, context,
                            "gdfq-" + std::string(generator::to_string(mixing_.mixing.kind)));
   }
+  std::unique_ptr<DataFreeTrainer> make_trainer(models::Classifier teacher,
+                                                c10::Device device) const override {
+    return make_gdfq_family_trainer(o_, nullptr, &mixing_.mixing, std::move(teacher), device);
+  }
 
  private:
   GdfqOptions o_{GeneratorArch::Gdfq, {GeneratorArch::Gdfq, GeneratorArch::Qimera}};

@@ -23,6 +23,10 @@ class Qimera : public Method {
   MethodOutcome run(const MethodContext& context) override {
     return run_gdfq_family(o_, &additions_, nullptr, context, "qimera");
   }
+  std::unique_ptr<DataFreeTrainer> make_trainer(models::Classifier teacher,
+                                                c10::Device device) const override {
+    return make_gdfq_family_trainer(o_, &additions_, nullptr, std::move(teacher), device);
+  }
 
  private:
   GdfqOptions o_{GeneratorArch::Qimera, {GeneratorArch::Qimera}};

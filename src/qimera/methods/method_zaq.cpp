@@ -30,6 +30,10 @@ class Zaq : public Method {
     auto trainer = make_zaq_trainer(o_, qimera_ ? &additions_ : nullptr, c.teacher, c.device);
     return train(*trainer, o_.loop, c, (qimera_ ? "qimera-zaq " : "zaq ") + o_.quant.short_name());
   }
+  std::unique_ptr<DataFreeTrainer> make_trainer(models::Classifier teacher,
+                                                c10::Device device) const override {
+    return make_zaq_trainer(o_, qimera_ ? &additions_ : nullptr, std::move(teacher), device);
+  }
 
  private:
   bool qimera_;

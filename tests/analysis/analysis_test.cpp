@@ -1,0 +1,201 @@
+#include "qimera/analysis/analyze.h"
+#include "qimera/core/error.h"
+#include "qimera/core/input_file.h"
+#include "qimera/core/json_file.h"
+#include "qimera/core/options.h"
+#include "qimera/data/image_codec.h"
+#include "qimera/deploy/model_card.h"
+#include "qimera/io/safetensors.h"
+#include "qimera/io/state_dict.h"
+#include "qimera/methods/method.h"
+#include "qimera/models/zoo.h"
+#include "support/test_support.h"
+
+#include <ATen/ATen.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+namespace qimera::analysis {
+namespace {
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+using testing::TempDir;
+
+TEST(BoundaryMetrics, DistanceRatioAndIntrusionByHand) {
+  // A straight path: ratio 1. A detour (0,0) -> (1,1) -> (2,0): 2 sqrt(2) / 2.
+  const auto straight = at::tensor({0.f, 0.f, 1.f, 0.f, 2.f, 0.f}).reshape({3, 2});
+  const auto detour = at::tensor({0.f, 0.f, 1.f, 1.f, 2.f, 0.f}).reshape({3, 2});
+  // Probabilities over 3 classes; the pair is (0, 2): other-class mass 0, 0.5, 0.25.
+  const auto p = at::tensor({0.5f, 0.f, 0.5f, 0.25f, 0.5f, 0.25f, 0.f, 0.25f, 0.75f}).reshape({3, 3});
+  EXPECT_NEAR(path_metrics(straight, p, 0, 2).distance_ratio, 1.0, 1e-12);
+  EXPECT_NEAR(path_metrics(detour, p, 0, 2).distance_ratio, std::sqrt(2.0), 1e-7);
+  EXPECT_NEAR(path_metrics(detour, p, 0, 2).intrusion, 0.25, 1e-7);
+  // A path that ends where it starts has no straight distance: no ratio, not infinity.
+  const auto loop = at::tensor({0.f, 0.f, 1.f, 1.f, 0.f, 0.f}).reshape({3, 2});
+  EXPECT_TRUE(std::isnan(path_metrics(loop, p, 0, 2).distance_ratio));
+}
+
+TEST(BoundaryMetrics, AllPairsForFewClassesAFixedSampleForMany) {
+  const auto ten = class_pairs(10, 45, 0);
+  ASSERT_EQ(ten.size(), 45u);
+  EXPECT_EQ(ten.front(), (std::pair<int64_t, int64_t>{0, 1}));
+  EXPECT_EQ(ten.back(), (std::pair<int64_t, int64_t>{8, 9}));
+  const auto many = class_pairs(100, 50, 7);
+  ASSERT_EQ(many.size(), 50u);
+  EXPECT_EQ(many, class_pairs(100, 50, 7));  // reproducible
+  EXPECT_NE(many, class_pairs(100, 50, 8));
+  for (const auto& [a, b] : many) EXPECT_LT(a, b);
+}
+
+TEST(FeaturePca, FindsTheDirectionOfLargestSpread) {
+  // Points along (3, 4, 0) / 5 with a small spread along (0, 0, 1): PC1 holds nearly everything
+  // and the first coordinate is t (up to sign).
+  const auto t = at::linspace(-2, 2, 21);
+  const auto x = at::stack({0.6 * t, 0.8 * t, 0.01 * at::cos(7 * t)}, 1);
+  const auto pca = pca_2d(x);
+  EXPECT_GT(pca.explained[0], 0.999);
+  const auto pc1 = pca.coordinates.select(1, 0);
+  const double sign = pc1[20].item<double>() > 0 ? 1 : -1;
+  EXPECT_TRUE(at::allclose(sign * pc1, t, 1e-4, 1e-4));
+}
+
+TEST(SampleGrid, TilesAndPixelsAsTheTeacherSawThem) {
+  data::Preprocess pre;
+  pre.mean = {0.5f};
+  pre.std = {0.25f};
+  // x = 0 -> 0.5 -> 128; x = 2 -> 1.0 -> 255; x = -4 -> clamped to 0.
+  const auto pixels = to_pixels(at::tensor({0.f, 2.f, -4.f}).reshape({3, 1, 1, 1}), pre);
+  EXPECT_EQ(pixels.flatten()[0].item<int>(), 128);
+  EXPECT_EQ(pixels.flatten()[1].item<int>(), 255);
+  EXPECT_EQ(pixels.flatten()[2].item<int>(), 0);
+  const auto images = at::full({5, 1, 4, 3}, 7, at::kByte);
+  const auto grid = tile_images(images, 2);  // 3 rows of 2: 3 * 6 + 2 by 2 * 5 + 2
+  EXPECT_EQ(grid.sizes(), (at::IntArrayRef{1, 20, 12}));
+  EXPECT_EQ(grid[0][2][2].item<int>(), 7);    // first tile
+  EXPECT_EQ(grid[0][1][1].item<int>(), 128);  // border
+  EXPECT_EQ(grid[0][14][9].item<int>(), 128);  // the missing sixth tile stays grey
+}
+
+// A tiny teacher's card and a data-free run of `method` on it, two short epochs.
+class AnalysisFixture : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    at::manual_seed(0);
+    auto model = models::build_model(models::ModelSpec{models::Arch::ResNet20Cifar, 3, 1, 8});
+    io::write_safetensors(dir / "model.safetensors", io::state_dict_of(*model));
+    deploy::ModelCard card;
+    card.spec = model->spec();
+    card.weights = dir / "model.safetensors";
+    card.preprocess = data::preprocess_preset("mnist");
+    deploy::write_model_card(dir / "model.json", card);
+  }
+
+  fs::path train(const std::string& method, nlohmann::json options = {}) {
+    const auto& info = methods::find_method(method);
+    auto m = info.make();
+    if (m->trains()) {
+      options.update({{"epochs", 1}, {"iterations", 3}, {"batch_size", 12}, {"warmup_epochs", 0},
+                      {"observe_epochs", 1}, {"log_every", 100}});
+    }
+    apply_json([&](OptionVisitor& v) { m->describe(v); }, options, "test options");
+    m->validate();
+    methods::MethodContext context;
+    const auto card = deploy::resolve_model((dir / "model.json").string());
+    context.teacher = deploy::load_classifier(card, c10::kCPU);
+    context.folder = methods::RunFolder{dir / method};
+    context.preprocess = card.preprocess;
+    context.workers = 0;
+    methods::run_method(info, *m, context,
+                        {{"provenance", {{"model", (dir / "model.json").string()}}}});
+    return dir / method;
+  }
+
+  AnalyzeOptions small() const {
+    AnalyzeOptions o;
+    o.grid.per_row = 4;
+    o.boundary.steps = 10;
+    o.boundary.noise_draws = 2;
+    o.pca.per_kind = 16;
+    o.pca.path_steps = 5;
+    return o;
+  }
+
+  TempDir dir;
+};
+
+TEST_F(AnalysisFixture, QimeraRunGivesGridPcaAndBoundaryMetrics) {
+  const auto run = train("qimera", {{"se_p", 0.5}});
+  const auto report = analyze_run(run, small(), c10::kCPU);
+  // 3 class rows and 2 pair rows of 4 images of 8 x 8: 5 * 10 + 2 by 4 * 10 + 2, grey.
+  const auto grid = data::decode_image(read_file(run / "analysis/grid.png"), "grid.png");
+  EXPECT_EQ(grid.size(1), 52);
+  EXPECT_EQ(grid.size(2), 42);
+  ASSERT_EQ(report.boundary.size(), 4u);  // {superposed, pixel} x {z = 0, draws}
+  EXPECT_EQ(report.boundary[0].path, "superposed embedding");
+  EXPECT_EQ(report.boundary[0].paths, 3);  // 3 pairs at z = 0
+  EXPECT_EQ(report.boundary[2].paths, 6);  // 3 pairs x 2 draws
+  for (const auto& row : report.boundary) {
+    EXPECT_GE(row.ratio_mean, 1.0 - 1e-9) << row.path;  // a path is never shorter than the chord
+    EXPECT_GE(row.intrusion_mean, 0.0);
+    EXPECT_LE(row.intrusion_mean, 1.0);
+  }
+  size_t generated = 0, superposed = 0, path = 0;
+  for (const auto& p : report.pca.points) {
+    generated += p.kind == "generated";
+    superposed += p.kind == "superposed";
+    path += p.kind == "path";
+  }
+  EXPECT_EQ(generated, 16u);
+  EXPECT_EQ(superposed, 16u);
+  EXPECT_EQ(path, 6u);
+  EXPECT_LE(report.pca.explained[0] + report.pca.explained[1], 1.0 + 1e-9);
+  EXPECT_GE(report.pca.explained[0], report.pca.explained[1]);
+  const auto png = data::decode_image(read_file(run / "analysis/pca.png"), "pca.png");
+  EXPECT_EQ(png.size(2), 1000);
+  EXPECT_THAT(read_file(run / "analysis/pca.svg"), HasSubstr("<svg"));
+  const auto summary = read_json(run / "analysis/analysis.json");
+  EXPECT_EQ(summary["method"], "qimera");
+  EXPECT_THAT(summary["boundary"]["choices"].get<std::string>(), HasSubstr("softmax"));
+  // The same seed gives the same grid: the analysis is reproducible.
+  const auto first = read_file(run / "analysis/grid.png");
+  auto again = small();
+  again.out = dir / "again";
+  again.plot = false;
+  analyze_run(run, again, c10::kCPU);
+  EXPECT_EQ(read_file(dir / "again/grid.png"), first);
+}
+
+TEST_F(AnalysisFixture, PublishedGdfqHasOnlyPixelPathsAndNoneAtZeroNoise) {
+  const auto run = train("gdfq");
+  auto options = small();
+  options.plot = false;
+  const auto report = analyze_run(run, options, c10::kCPU);
+  ASSERT_EQ(report.boundary.size(), 2u);
+  EXPECT_EQ(report.boundary[0].path, "pixel mixup");
+  EXPECT_THAT(report.boundary[0].note, HasSubstr("not defined"));
+  EXPECT_EQ(report.boundary[1].paths, 6);
+  // No pair rows for a generator that cannot superpose: 3 rows.
+  const auto grid = data::decode_image(read_file(run / "analysis/grid.png"), "grid.png");
+  EXPECT_EQ(grid.size(1), 32);
+}
+
+TEST_F(AnalysisFixture, WhatCannotBeAnalysedIsAClearError) {
+  try {
+    analyze_run(dir / "nothing-here", small(), c10::kCPU);
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_THAT(e.what(), HasSubstr("is not a run folder"));
+  }
+  const auto run = train("ptq", {{"calib_batches", 1}, {"calib_batch_size", 8}});
+  try {
+    analyze_run(run, small(), c10::kCPU);
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_THAT(e.what(), HasSubstr("has no generator to analyse"));
+  }
+}
+
+}  // namespace
+}  // namespace qimera::analysis
