@@ -14,7 +14,8 @@ packages=(
   libgtest-dev libgmock-dev     # tests
   libbenchmark-dev        # micro-benchmarks
   libonnx-dev             # ONNX export (protobuf classes of the ONNX format)
-  gnuplot-nox             # qimera analyze: the feature-space PCA plot (PNG and SVG)
+  gnuplot-nox             # figures of qimera analyze and qimera report (PNG and SVG)
+  chromium                # the report's browser check (scripts/check-report.sh, in the tests)
   nodejs                  # ONNX Runtime checks (onnxruntime-node) and fetching the default data
 )
 missing=()

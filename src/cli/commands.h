@@ -13,5 +13,7 @@ void add_export_command(CLI::App& app);
 void add_info_command(CLI::App& app);
 void add_sweep_command(CLI::App& app);
 void add_analyze_command(CLI::App& app);
+void add_confusing_command(CLI::App& app);
+void add_report_command(CLI::App& app);
 
 }  // namespace qimera::cli

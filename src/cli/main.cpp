@@ -27,6 +27,8 @@ int main(int argc, char** argv) {
   qimera::cli::add_quantize_command(app);
   qimera::cli::add_export_command(app);
   qimera::cli::add_analyze_command(app);
+  qimera::cli::add_confusing_command(app);
+  qimera::cli::add_report_command(app);
   qimera::cli::add_sweep_command(app);
   qimera::cli::add_info_command(app);
   try {

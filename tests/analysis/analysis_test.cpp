@@ -1,4 +1,9 @@
 #include "qimera/analysis/analyze.h"
+#include "qimera/analysis/confusing_samples.h"
+#include "qimera/analysis/report.h"
+#include "qimera/data/dataset_spec.h"
+#include "qimera/data/idx.h"
+#include "qimera/data/loader.h"
 #include "qimera/core/error.h"
 #include "qimera/core/input_file.h"
 #include "qimera/core/json_file.h"
@@ -16,6 +21,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
+#include <sys/wait.h>
 
 namespace qimera::analysis {
 namespace {
@@ -195,6 +202,89 @@ TEST_F(AnalysisFixture, WhatCannotBeAnalysedIsAClearError) {
   } catch (const Error& e) {
     EXPECT_THAT(e.what(), HasSubstr("has no generator to analyse"));
   }
+}
+
+TEST_F(AnalysisFixture, ConfusingSamplesAreBelowTheThresholdAndMatchedByClass) {
+  // 60 grey 8 x 8 images of 3 classes; a random teacher, threshold at its median confidence, so
+  // about half of them are confusing.
+  const auto labels = at::arange(60, at::kLong).remainder(3);
+  const auto images = at::randint(0, 255, {60, 1, 8, 8}).to(at::kByte);
+  data::write_idx_images(dir / "images", images);
+  data::write_idx_labels(dir / "labels", labels);
+  const auto card = deploy::resolve_model((dir / "model.json").string());
+  auto teacher = deploy::load_classifier(card, c10::kCPU);
+  auto dataset = data::open_dataset(
+      data::parse_dataset_spec("idx:" + (dir / "images").string() + "," + (dir / "labels").string()), dir.path());
+  data::LoaderOptions loading;
+  loading.batch_size = 16;
+  loading.workers = 0;
+  data::BatchLoader loader(dataset, card.preprocess, loading);
+  loader.start_epoch(0);
+  std::vector<at::Tensor> all_images, all_labels;
+  while (auto b = loader.next()) all_images.push_back(b->images), all_labels.push_back(b->labels);
+  const auto x = at::cat(all_images);
+  const auto y = at::cat(all_labels);
+  const auto top = at::softmax(teacher->forward(x), 1).amax(1).detach();
+  SelectionOptions options;
+  options.max_confidence = top.median().item<double>();
+  options.per_class = 4;
+  const auto s = select_confusing(*teacher, loader, options);
+  EXPECT_EQ(s.scanned, 60);
+  // Per class, as counted here directly.
+  for (int64_t c = 0; c < 3; ++c) {
+    const auto expected = (top.lt(options.max_confidence) & y.eq(c)).sum().item<int64_t>();
+    EXPECT_EQ(s.available[c], expected) << "class " << c;
+    const auto taken = s.confusing_labels.eq(c).sum().item<int64_t>();
+    EXPECT_EQ(taken, std::min<int64_t>(expected, 4));
+    EXPECT_EQ(s.unconfusing_labels.eq(c).sum().item<int64_t>(), taken);  // same class balance
+  }
+  ASSERT_GT(s.confusing_images.size(0), 0);
+  EXPECT_TRUE(at::softmax(teacher->forward(s.confusing_images), 1).amax(1).lt(options.max_confidence).all().item<bool>());
+  EXPECT_TRUE(at::softmax(teacher->forward(s.unconfusing_images), 1).amax(1).ge(options.max_confidence).all().item<bool>());
+  // Written as a --real-samples file a data-free run reads back (and trains with: gradients on).
+  write_real_samples(dir / "confusing.safetensors", s.confusing_images, s.confusing_labels);
+  const auto run = train("gdfq", {{"real_samples", (dir / "confusing.safetensors").string()}});
+  EXPECT_TRUE(fs::exists(run / "checkpoint.pt"));
+}
+
+TEST(Report, EscapesAndEncodes) {
+  EXPECT_EQ(html_escape("<a href='x'>&\"</a>"), "&lt;a href=&#39;x&#39;&gt;&amp;&quot;&lt;/a&gt;");
+  EXPECT_EQ(base64("Man"), "TWFu");
+  EXPECT_EQ(base64("Ma"), "TWE=");
+  EXPECT_EQ(base64("M"), "TQ==");
+  EXPECT_EQ(base64(""), "");
+}
+
+TEST_F(AnalysisFixture, ReportIsOneSelfContainedPageThatABrowserRenders) {
+  const auto qimera = train("qimera", {{"se_p", 0.5}});
+  const auto gdfq = train("gdfq");
+  auto options = small();
+  analyze_run(qimera, options, c10::kCPU);
+  const auto page_path = dir / "report/report.html";
+  write_report({qimera, gdfq}, page_path);
+  const auto page = read_file(page_path);
+  EXPECT_THAT(page, HasSubstr("<h2 id='qimera'>qimera</h2>"));
+  EXPECT_THAT(page, HasSubstr("<h2 id='gdfq'>gdfq</h2>"));
+  EXPECT_THAT(page, HasSubstr("data:image/png;base64,"));      // the grid
+  EXPECT_THAT(page, HasSubstr("data:image/svg+xml;base64,"));  // gnuplot figures
+  EXPECT_THAT(page, HasSubstr("Boundary metrics (Table 5"));
+  EXPECT_THAT(page, HasSubstr("No analysis yet: <code>qimera analyze"));  // gdfq was not analysed
+  // Self-contained: nothing is fetched from anywhere.
+  EXPECT_THAT(page, ::testing::Not(HasSubstr("http://")));
+  EXPECT_THAT(page, ::testing::Not(HasSubstr("src='/")));
+  // No scratch files are left beside it.
+  int files = 0;
+  for ([[maybe_unused]] const auto& e : fs::directory_iterator(dir / "report")) ++files;
+  EXPECT_EQ(files, 1);
+  // The browser check: no console error, every image decoded, a screenshot.
+  const auto shot = dir / "report/shot.png";
+  const auto command = std::string(QIMERA_SOURCE_DIR) + "/scripts/check-report.sh '" + page_path.string() +
+                       "' '" + shot.string() + "'";
+  const int status = std::system(command.c_str());
+  ASSERT_TRUE(WIFEXITED(status)) << command;
+  if (WEXITSTATUS(status) == 2) GTEST_SKIP() << "chromium is not installed (scripts/install-deps.sh installs it)";
+  EXPECT_EQ(WEXITSTATUS(status), 0) << command;
+  EXPECT_GT(data::decode_image(read_file(shot), "shot.png").size(2), 1000);
 }
 
 }  // namespace

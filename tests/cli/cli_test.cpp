@@ -70,7 +70,7 @@ class CliFixture : public ::testing::Test {
 TEST(Cli, HelpExplainsEveryCommandAndFlag) {
   const auto top = qimera_cli("--help");
   EXPECT_EQ(top.code, 0);
-  for (const char* command : {"data", "train", "eval", "quantize", "sweep", "info"}) {
+  for (const char* command : {"data", "train", "eval", "quantize", "sweep", "analyze", "confusing-samples", "report", "info"}) {
     EXPECT_THAT(top.output, HasSubstr(command));
   }
   const auto quantize = qimera_cli("quantize --help");

@@ -1,7 +1,7 @@
 #include "qimera/analysis/feature_pca.h"
 
 #include "qimera/analysis/boundary_metrics.h"
-#include "qimera/core/atomic_file.h"
+#include "qimera/analysis/gnuplot.h"
 #include "qimera/core/error.h"
 
 #include <ATen/ATen.h>
@@ -9,12 +9,6 @@
 #include <c10/core/GradMode.h>
 #include <fmt/format.h>
 
-#include <cerrno>
-#include <cstring>
-#include <spawn.h>
-#include <sys/wait.h>
-
-extern char** environ;
 
 namespace qimera::analysis {
 namespace fs = std::filesystem;
@@ -108,16 +102,8 @@ std::string pca_csv(const PcaResult& result) {
 
 namespace {
 
-std::string gnuplot_string(const std::string& text) {
-  std::string quoted = "'";
-  for (const char c : text) quoted += c == '\'' ? std::string("''") : std::string(1, c);
-  return quoted + "'";
-}
-
-std::string pca_script(const PcaResult& result, const std::string& title, const std::string& terminal,
-                       const fs::path& output) {
-  std::string script = fmt::format("set terminal {}\nset output {}\n", terminal,
-                                   gnuplot_string(output.string()));
+std::string pca_script(const PcaResult& result, const std::string& title) {
+  std::string script;
   // Matplotlib's tab10, so classes look as in the paper's figure; classes beyond 10 cycle.
   const char* colours[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
                            "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"};
@@ -150,41 +136,13 @@ std::string pca_script(const PcaResult& result, const std::string& title, const 
   return script;
 }
 
-void run_gnuplot(const fs::path& script) {
-  const std::string program = "gnuplot", path = script.string();
-  char* argv[] = {const_cast<char*>(program.c_str()), const_cast<char*>(path.c_str()), nullptr};
-  pid_t pid = 0;
-  const int error = ::posix_spawnp(&pid, argv[0], nullptr, nullptr, argv, environ);
-  require(error == 0, "cannot run gnuplot ({}): install it (Debian: apt install gnuplot-nox)",
-          std::strerror(error));
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0) {
-    require(errno == EINTR, "waiting for gnuplot failed: {}", std::strerror(errno));
-  }
-  require(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-          "gnuplot failed on {} (exit status {}); install gnuplot-nox if 'gnuplot' is missing", path,
-          WIFEXITED(status) ? WEXITSTATUS(status) : -1);
-}
-
 }  // namespace
 
 void plot_pca(const PcaResult& result, const std::string& title, const fs::path& png,
               const fs::path& svg) {
-  for (const auto& [target, terminal] :
-       {std::pair{png, std::string("pngcairo size 1000,750 font 'sans,10'")},
-        std::pair{svg, std::string("svg size 1000,750 font 'sans,10'")}}) {
-    write_atomically(target, [&, terminal = terminal](const fs::path& tmp) {
-      const fs::path script = tmp.string() + ".gp";
-      write_file_atomically(script, pca_script(result, title, terminal, tmp));
-      try {
-        run_gnuplot(script);
-      } catch (...) {
-        fs::remove(script);
-        throw;
-      }
-      fs::remove(script);
-    });
-  }
+  const auto script = pca_script(result, title);
+  render_with_gnuplot(script, "pngcairo size 1000,750 font 'sans,10'", png);
+  render_with_gnuplot(script, "svg size 1000,750 font 'sans,10'", svg);
 }
 
 }  // namespace qimera::analysis
