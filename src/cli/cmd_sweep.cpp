@@ -22,6 +22,7 @@ struct SweepOptions {
   int threads = 0;
   bool table_only = false;
   bool dry_run = false;
+  std::vector<std::string> only;
 };
 
 // This program, so that every run uses the same build as the sweep.
@@ -33,7 +34,8 @@ fs::path own_executable() {
 }
 
 void run(const SweepOptions& o) {
-  const auto config = experiments::read_sweep_config(o.config);
+  auto config = experiments::read_sweep_config(o.config);
+  if (!o.only.empty()) config = experiments::only_methods(config, o.only);
   if (!o.table_only) {
     experiments::RunnerOptions runner;
     runner.executable = own_executable();
@@ -87,6 +89,8 @@ void add_sweep_command(CLI::App& app) {
   cmd->add_flag("--table-only", o.table_only,
                 "Run nothing: rebuild the table from the run folders that exist");
   cmd->add_flag("--dry-run", o.dry_run, "Print the commands of the runs still to do, run nothing");
+  cmd->add_option("--only", o.only, "Only these methods of the file (names, comma-separated or repeated)")
+      ->delimiter(',');
   cmd->callback([] { run(o); });
 }
 

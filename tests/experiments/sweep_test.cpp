@@ -81,6 +81,19 @@ TEST(SweepConfig, RefusesWhatWouldBreakTheGrid) {
   EXPECT_THAT(config_error(j), HasSubstr("at least one method"));
 }
 
+TEST(SweepConfig, OnlyKeepsTheNamedMethodsInTheFilesOrder) {
+  const auto config = parse_sweep_config(two_by_two("out"), "s.json");
+  const auto only = only_methods(config, {"qimera"});
+  ASSERT_EQ(only.methods.size(), 1u);
+  EXPECT_EQ(expand_sweep(only).size(), 2u);  // 1 method x 1 setting x 2 seeds
+  try {
+    only_methods(config, {"zaq"});
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_THAT(e.what(), HasSubstr("--only zaq: the sweep has no method of that name (it has gdfq, qimera)"));
+  }
+}
+
 TEST(SweepConfig, AFileErrorNamesTheFile) {
   TempDir dir;
   testing::write_bytes(dir / "bad.json", "{\"out\": ");

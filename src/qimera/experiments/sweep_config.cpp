@@ -5,6 +5,7 @@
 #include "qimera/core/json_value.h"
 
 #include <algorithm>
+#include <fmt/ranges.h>
 #include <set>
 
 namespace qimera::experiments {
@@ -100,6 +101,21 @@ SweepConfig parse_sweep_config(const nlohmann::json& j, const std::string& sourc
 
 SweepConfig read_sweep_config(const fs::path& path) {
   return parse_sweep_config(read_json(path), path.string());
+}
+
+SweepConfig only_methods(const SweepConfig& config, const std::vector<std::string>& names) {
+  std::vector<std::string> known;
+  for (const auto& m : config.methods) known.push_back(m.name);
+  for (const auto& name : names) {
+    require(std::find(known.begin(), known.end(), name) != known.end(),
+            "--only {}: the sweep has no method of that name (it has {})", name, fmt::join(known, ", "));
+  }
+  SweepConfig out = config;
+  out.methods.clear();
+  for (const auto& m : config.methods) {
+    if (std::find(names.begin(), names.end(), m.name) != names.end()) out.methods.push_back(m);
+  }
+  return out;
 }
 
 std::vector<SweepRun> expand_sweep(const SweepConfig& config) {

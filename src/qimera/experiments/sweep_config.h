@@ -46,6 +46,10 @@ const std::vector<std::string>& sweep_owned_flags();
 SweepConfig read_sweep_config(const std::filesystem::path& path);
 SweepConfig parse_sweep_config(const nlohmann::json& j, const std::string& source);
 
+/// The sweep restricted to the named methods, in the file's order; an unknown name is an Error that
+/// lists the file's methods.
+SweepConfig only_methods(const SweepConfig& config, const std::vector<std::string>& names);
+
 /// Every run, seed-major (all methods of seed 1, then seed 2, ...) so that a sweep stopped half-way
 /// leaves complete rows for the first seeds; within a seed, setting-major in the file's order.
 std::vector<SweepRun> expand_sweep(const SweepConfig& config);

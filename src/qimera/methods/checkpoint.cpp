@@ -337,7 +337,8 @@ void check_magic(const fs::path& path) {
   const std::string magic = file.read(0, static_cast<size_t>(std::min<uint64_t>(4, file.size())));
   if (magic == "PK\x03\x04") {
     fail("{}: a checkpoint in the older LibTorch archive format, which is no longer read (its "
-         "reader runs code stored in the file); start the run again without --resume",
+         "reader runs code stored in the file), so the run can be neither resumed nor analysed: "
+         "start it again (without --resume) to get a readable checkpoint",
          path.string());
   }
 }
