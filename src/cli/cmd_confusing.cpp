@@ -43,6 +43,8 @@ void run_confusing(ConfusingOptions& o) {
   fmt::print("{} images scanned; highest softmax probability below {}: {} of them\n{}", s.scanned,
              o.selection.max_confidence,
              std::accumulate(s.available.begin(), s.available.end(), int64_t{0}), table.render());
+  fmt::print("images whose highest probability is below each threshold: {}\n",
+             summary["images_below_threshold"].dump());
   const fs::path out(o.out);
   fs::create_directories(out);
   write_json(out / "selection.json", summary);

@@ -230,6 +230,10 @@ TEST_F(AnalysisFixture, ConfusingSamplesAreBelowTheThresholdAndMatchedByClass) {
   options.per_class = 4;
   const auto s = select_confusing(*teacher, loader, options);
   EXPECT_EQ(s.scanned, 60);
+  ASSERT_EQ(s.below_threshold.size(), kSurveyThresholds.size());
+  for (size_t t = 0; t < kSurveyThresholds.size(); ++t) {
+    EXPECT_EQ(s.below_threshold[t], top.lt(kSurveyThresholds[t]).sum().item<int64_t>()) << kSurveyThresholds[t];
+  }
   // Per class, as counted here directly.
   for (int64_t c = 0; c < 3; ++c) {
     const auto expected = (top.lt(options.max_confidence) & y.eq(c)).sum().item<int64_t>();

@@ -7,6 +7,8 @@
 #include <ATen/ATen.h>
 #include <c10/core/GradMode.h>
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <random>
 
@@ -71,6 +73,10 @@ Selection select_confusing(models::ClassifierImpl& teacher, data::BatchLoader& l
   loader.start_epoch(0);
   while (auto batch = loader.next()) {
     const auto top = at::softmax(teacher.forward(batch->images), 1).amax(1).cpu();
+    if (s.below_threshold.empty()) s.below_threshold.assign(kSurveyThresholds.size(), 0);
+    for (size_t t = 0; t < kSurveyThresholds.size(); ++t) {
+      s.below_threshold[t] += top.lt(kSurveyThresholds[t]).sum().item<int64_t>();
+    }
     const auto images = batch->images.cpu();
     const auto labels = batch->labels.cpu();
     for (int64_t i = 0; i < images.size(0); ++i) {
@@ -100,7 +106,12 @@ nlohmann::json Selection::to_json(const SelectionOptions& options) const {
     for (int64_t i = 0; i < labels.size(0); ++i) ++n[labels[i].item<int64_t>()];
     return n;
   };
+  nlohmann::json survey = nlohmann::json::object();
+  for (size_t t = 0; t < below_threshold.size(); ++t) {
+    survey[fmt::format("{:g}", kSurveyThresholds[t])] = below_threshold[t];
+  }
   return {{"max_confidence", options.max_confidence},
+          {"images_below_threshold", survey},
           {"per_class", options.per_class},
           {"seed", options.seed},
           {"scanned", scanned},

@@ -19,6 +19,8 @@ class BatchLoader;
 
 namespace qimera::analysis {
 
+inline const std::vector<double> kSurveyThresholds{0.25, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9};
+
 struct SelectionOptions {
   double max_confidence = 0.25;  // confusing: highest softmax probability below this
   int64_t per_class = 15;        // at most this many confusing images per (true) class
@@ -28,6 +30,9 @@ struct SelectionOptions {
 struct Selection {
   int64_t scanned = 0;
   std::vector<int64_t> available;  // confusing images per class in the whole set
+  /// How many images of the set fall below each of kSurveyThresholds: how the choice of threshold
+  /// changes the pool (a confident teacher on few classes has almost none below 0.25).
+  std::vector<int64_t> below_threshold;
   // Unconfusing: highest probability at least max_confidence, drawn at random per class, as many
   // per class as were taken confusing ones (so both sets have the same class balance).
   at::Tensor confusing_images, confusing_labels, unconfusing_images, unconfusing_labels;
