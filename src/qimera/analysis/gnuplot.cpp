@@ -45,7 +45,9 @@ void render_with_gnuplot(const std::string& script, const std::string& terminal,
                          const fs::path& output) {
   write_atomically(output, [&](const fs::path& tmp) {
     const fs::path script_path = tmp.string() + ".gp";
-    write_file_atomically(script_path, fmt::format("set terminal {}\nset output {}\n{}", terminal,
+    write_file_atomically(script_path, fmt::format("set terminal {}\nset output {}\n"
+                                                   // Names such as g_bns stay literal, not subscripts.
+                                                   "set termoption noenhanced\n{}", terminal,
                                                    gnuplot_string(tmp.string()), script));
     try {
       run_gnuplot(script_path);

@@ -244,6 +244,13 @@ std::string run_section(const RunPage& r, const fs::path& scratch) {
   return html + "</section>";
 }
 
+// The command's wall time; runs from before it was recorded show their training loop's, marked.
+std::string wall_text(const nlohmann::json& summary) {
+  if (summary.contains("wall_seconds")) return number_cell(summary.at("wall_seconds"), "{:.0f}");
+  const auto loop = summary.value("result", nlohmann::json::object()).value("seconds_this_session", nlohmann::json());
+  return loop.is_number() ? number_cell(loop, "{:.0f}") + " (training loop only)" : "-";
+}
+
 const char* kStyle = R"CSS(
 body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
 table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:.25em .6em;text-align:left}
@@ -284,7 +291,7 @@ void write_report(const std::vector<fs::path>& run_dirs, const fs::path& out) {
                         "<td><b>{5}</b></td><td>{6}</td><td>{7}</td></tr>",
                         html_escape(r.name), html_escape(r.config.value("method", std::string("?"))),
                         q.contains("weight_bits") ? fmt::format("{}w{}a", q.value("weight_bits", 0), q.value("act_bits", 0)) : "-",
-                        fp, naive, final_top1, html_escape(best), number_cell(r.summary.value("wall_seconds", nlohmann::json()), "{:.0f}"));
+                        fp, naive, final_top1, html_escape(best), wall_text(r.summary));
   }
   body += "</table><p class=note>Final epoch is the result; the best epoch is picked on the test set and is "
           "shown only for comparison with papers that report it.</p>";
