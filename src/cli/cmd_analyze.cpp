@@ -3,7 +3,6 @@
 #include "commands.h"
 #include "common.h"
 #include "qimera/analysis/analyze.h"
-#include "qimera/core/json_file.h"
 #include "qimera/data/loader.h"
 #include "qimera/deploy/model_card.h"
 
@@ -29,11 +28,7 @@ void run_analyze(AnalyzeCliOptions& o) {
   at::Tensor images, labels;
   if (!o.data.empty()) {
     // The teacher's preprocessing, from the card the run recorded (or --model).
-    const auto config = read_json(std::filesystem::path(o.run) / "config.json");
-    const std::string model = !o.analysis.model.empty()
-                                  ? o.analysis.model
-                                  : config.value("provenance", nlohmann::json::object()).value("model", "");
-    const auto card = deploy::resolve_model(model);
+    const auto card = analysis::run_teacher_card(o.run, o.analysis.model);
     data::LoaderOptions loading;
     loading.batch_size = o.analysis.pca.per_kind;
     loading.workers = 0;

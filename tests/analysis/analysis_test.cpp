@@ -195,6 +195,23 @@ TEST_F(AnalysisFixture, WhatCannotBeAnalysedIsAClearError) {
   } catch (const Error& e) {
     EXPECT_THAT(e.what(), HasSubstr("is not a run folder"));
   }
+  // Another teacher than the run's (4 classes, not 3) is refused, naming both.
+  const auto qimera = train("qimera");
+  auto other = models::build_model(models::ModelSpec{models::Arch::ResNet20Cifar, 4, 1, 8});
+  io::write_safetensors(dir / "other.safetensors", io::state_dict_of(*other));
+  deploy::ModelCard card;
+  card.spec = other->spec();
+  card.weights = dir / "other.safetensors";
+  card.preprocess = data::preprocess_preset("mnist");
+  deploy::write_model_card(dir / "other.json", card);
+  auto with_other = small();
+  with_other.model = (dir / "other.json").string();
+  try {
+    analyze_run(qimera, with_other, c10::kCPU);
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_THAT(e.what(), HasSubstr("is not the teacher of"));
+  }
   const auto run = train("ptq", {{"calib_batches", 1}, {"calib_batch_size", 8}});
   try {
     analyze_run(run, small(), c10::kCPU);

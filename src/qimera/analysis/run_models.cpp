@@ -15,13 +15,19 @@ bool RunModels::superposable() const {
   return generator->options().input == generator::LatentInput::Embedding;
 }
 
-RunModels load_run_models(const fs::path& dir, const std::string& model, c10::Device device) {
+namespace {
+
+nlohmann::json run_config(const fs::path& dir) {
   const methods::RunFolder folder{dir};
   require(fs::exists(folder.config()), "{} is not a run folder: it has no config.json", dir.string());
-  const auto config = methods::saved_run_config(folder);
-  const std::string method_name = config.at("method");
-  const auto& info = methods::find_method(method_name);
-  auto method = methods::configure_method(info, "", {}, &config.at("options"));
+  return methods::saved_run_config(folder);
+}
+
+}  // namespace
+
+deploy::ModelCard run_teacher_card(const fs::path& dir, const std::string& model) {
+  const auto config = run_config(dir);
+  const methods::RunFolder folder{dir};
   std::string model_path = model;
   if (model_path.empty() && config.contains("provenance") && config.at("provenance").is_object()) {
     model_path = config.at("provenance").value("model", std::string());
@@ -34,6 +40,16 @@ RunModels load_run_models(const fs::path& dir, const std::string& model, c10::De
             "{} is not the teacher of {}: the run recorded {}, the card holds {}", model_path,
             dir.string(), config.at("teacher").dump(), card.spec.to_json().dump());
   }
+  return card;
+}
+
+RunModels load_run_models(const fs::path& dir, const std::string& model, c10::Device device) {
+  const methods::RunFolder folder{dir};
+  const auto config = run_config(dir);
+  const std::string method_name = config.at("method");
+  const auto& info = methods::find_method(method_name);
+  auto method = methods::configure_method(info, "", {}, &config.at("options"));
+  const auto card = run_teacher_card(dir, model);
   auto teacher = deploy::load_classifier(card, device);
   auto trainer = method->make_trainer(teacher, device);
   require(trainer != nullptr,

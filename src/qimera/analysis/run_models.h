@@ -3,6 +3,7 @@
 #pragma once
 
 #include "qimera/data/preprocess.h"
+#include "qimera/deploy/model_card.h"
 #include "qimera/generator/generator.h"
 #include "qimera/models/classifier.h"
 
@@ -27,6 +28,10 @@ struct RunModels {
   /// Whether G's images have intended classes at all (ZAQ's generator has none).
   bool labelled() const { return generator->options().uses_labels(); }
 };
+
+/// The teacher's model card of the run in `dir`: `model` when given, else the one its config.json
+/// records. Errors name the folder.
+deploy::ModelCard run_teacher_card(const std::filesystem::path& dir, const std::string& model);
 
 /// Reads `dir`'s config.json, rebuilds the method's trainer around the teacher (the model recorded
 /// in the run's provenance, or `model` when given: a run folder moved elsewhere) and restores
