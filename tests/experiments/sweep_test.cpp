@@ -207,6 +207,7 @@ done
 echo "$*" >> ")SH" << (dir / "calls.txt").string() << R"SH("
 echo "threads $threads omp $OMP_NUM_THREADS"
 [ "$method" = broken ] && { echo "broken on purpose" >&2; exit 3; }
+[ "$method" = garbled ] && { mkdir -p "$out"; echo '{"rows": [' > "$out/summary.json"; exit 0; }
 mkdir -p "$out"
 cat > "$out/summary.json" <<JSON
 {"seed": $seed, "wall_seconds": 1.5, "rows": [{"label": "naive 4w4a", "note": "", "top1": 80},
@@ -270,6 +271,19 @@ TEST(SweepRunner, RunsWhatIsMissingResumesWhatHasACheckpointAndReportsFailures) 
   EXPECT_EQ(again.skipped, 4);
   EXPECT_EQ(again.failures.size(), 2u);
   EXPECT_EQ(lines(dir / "calls.txt").size(), 7u);
+}
+
+TEST(SweepRunner, AnUnreadableSummaryIsAFailedRunNotTheEndOfTheSweep) {
+  TempDir dir;
+  auto j = two_by_two(dir / "sweep");
+  j["methods"][0] = {{"name", "garbled"}, {"args", {"--method", "garbled"}}};
+  RunnerOptions options;
+  options.executable = fake_qimera(dir.path());
+  options.threads_per_job = 1;
+  const auto report = run_sweep(parse_sweep_config(j, "s.json"), options, [](const std::string&) {});
+  EXPECT_EQ(report.finished, 2);  // qimera, both seeds
+  ASSERT_EQ(report.failures.size(), 2u);
+  EXPECT_THAT(report.failures[0], HasSubstr("garbled-4w4a-1/summary.json"));
 }
 
 TEST(SweepRunner, ADryRunPrintsTheCommandsAndRunsNothing) {

@@ -1,6 +1,7 @@
 #include "qimera/analysis/boundary_metrics.h"
 
 #include "qimera/core/error.h"
+#include "qimera/experiments/results_table.h"
 
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
@@ -65,15 +66,21 @@ generator::LatentBatch superposed_path(int64_t a, int64_t b, const at::Tensor& z
   return batch;
 }
 
+generator::LatentBatch ordinary_batch(const at::Tensor& labels, const at::Tensor& noise,
+                                      int64_t num_classes) {
+  generator::LatentBatch batch;
+  batch.labels = labels;
+  batch.noise = noise;
+  if (labels.defined()) batch.targets = generator::soft_targets(labels, at::Tensor(), num_classes);
+  return batch;
+}
+
 namespace {
 
-// Ordinary input: one image per class, all with noise z, in one batch (class c at row c).
+// One image per class, all with noise z, in one batch (class c at row c).
 generator::LatentBatch one_per_class(const at::Tensor& z, int64_t num_classes) {
-  generator::LatentBatch batch;
-  batch.labels = at::arange(num_classes, at::TensorOptions(at::kLong).device(z.device()));
-  batch.noise = z.reshape({1, -1}).expand({num_classes, z.size(0)}).contiguous();
-  batch.targets = generator::soft_targets(batch.labels, at::Tensor(), num_classes);
-  return batch;
+  return ordinary_batch(at::arange(num_classes, at::TensorOptions(at::kLong).device(z.device())),
+                        z.reshape({1, -1}).expand({num_classes, z.size(0)}).contiguous(), num_classes);
 }
 
 struct Accumulator {
@@ -84,14 +91,10 @@ struct Accumulator {
   }
 };
 
+// Mean and sample std (0 for a single path; NaN for none), as the sweep's tables compute them.
 std::pair<double, double> mean_std(const std::vector<double>& v) {
-  if (v.empty()) return {std::nan(""), std::nan("")};
-  double mean = 0;
-  for (double x : v) mean += x;
-  mean /= v.size();
-  double sq = 0;
-  for (double x : v) sq += (x - mean) * (x - mean);
-  return {mean, v.size() > 1 ? std::sqrt(sq / (v.size() - 1)) : 0.0};
+  const auto s = experiments::spread(v);
+  return {s.mean.value_or(std::nan("")), s.mean ? s.std.value_or(0.0) : std::nan("")};
 }
 
 BoundaryRow finish(const std::string& path, const std::string& noise, const Accumulator& acc) {

@@ -58,6 +58,11 @@ std::vector<BoundaryRow> boundary_metrics(RunModels& run, const BoundaryOptions&
 nlohmann::json boundary_json(const std::vector<BoundaryRow>& rows, const BoundaryOptions& options);
 std::string boundary_markdown(const std::vector<BoundaryRow>& rows);
 
+/// G's ordinary input: `labels` [B] (undefined for a label-free generator) with `noise` [B, D] and
+/// their one-hot targets.
+generator::LatentBatch ordinary_batch(const at::Tensor& labels, const at::Tensor& noise,
+                                      int64_t num_classes);
+
 /// G's input for a superposed path from class a to b: lambda = i / steps, noise `z` [D] for both.
 generator::LatentBatch superposed_path(int64_t a, int64_t b, const at::Tensor& z, int64_t steps,
                                        int64_t num_classes);

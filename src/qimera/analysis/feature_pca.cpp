@@ -48,15 +48,10 @@ PcaResult feature_pca(RunModels& run, const at::Tensor& real_images, const at::T
     const int64_t n = std::min(options.per_kind, real_images.size(0));
     add("real", real_images.slice(0, 0, n).to(run.device), real_labels.slice(0, 0, n));
   }
-  generator::LatentBatch batch;
   const auto noise = at::randn({options.per_kind, dim}, cpu).to(run.device);
-  if (run.labelled()) {
-    batch.labels = at::randint(classes, {options.per_kind}, cpu, at::kLong).to(run.device);
-    batch.noise = noise;
-    batch.targets = generator::soft_targets(batch.labels, at::Tensor(), classes);
-  } else {
-    batch.noise = noise;
-  }
+  const auto batch = ordinary_batch(
+      run.labelled() ? at::randint(classes, {options.per_kind}, cpu, at::kLong).to(run.device) : at::Tensor(),
+      noise, classes);
   const auto generated = run.generator->forward(batch);
   // A label-free generator's samples are coloured by what the teacher sees in them.
   add("generated", generated,

@@ -6,6 +6,7 @@
 #include "qimera/core/input_file.h"
 #include "qimera/core/json_file.h"
 #include "qimera/core/json_value.h"
+#include "qimera/experiments/run_outcome.h"
 
 #include <fmt/format.h>
 
@@ -150,24 +151,6 @@ std::string number_cell(const nlohmann::json& j, const char* format = "{:.2f}") 
   return j.is_number() ? fmt::format(fmt::runtime(format), j.get<double>()) : "-";
 }
 
-// Final and best-epoch top-1 from the summary's rows (as the terminal table shows them).
-std::pair<std::string, std::string> final_and_best(const nlohmann::json& summary) {
-  std::string final_top1 = "-", best = "-";
-  if (!summary.contains("rows")) return {final_top1, best};
-  std::string first_result;
-  for (const auto& row : summary.at("rows")) {
-    const auto label = row.value("label", std::string());
-    const auto note = row.value("note", std::string());
-    if (!row.contains("top1") || label == "full precision" || label.rfind("naive ", 0) == 0) continue;
-    const auto value = number_cell(row.at("top1"));
-    if (note.rfind("final epoch", 0) == 0) final_top1 = value;
-    else if (note.find("selected on the test set") != std::string::npos) best = value + " (" + note + ")";
-    else if (first_result.empty()) first_result = value;
-  }
-  if (final_top1 == "-" && !first_result.empty()) final_top1 = first_result;
-  return {final_top1, best};
-}
-
 std::string boundary_table(const nlohmann::json& boundary) {
   std::string html = "<table><tr><th>path</th><th>noise</th><th>paths</th><th>distance ratio (ideal 1)</th>"
                      "<th>intrusion</th></tr>";
@@ -244,13 +227,6 @@ std::string run_section(const RunPage& r, const fs::path& scratch) {
   return html + "</section>";
 }
 
-// The command's wall time; runs from before it was recorded show their training loop's, marked.
-std::string wall_text(const nlohmann::json& summary) {
-  if (summary.contains("wall_seconds")) return number_cell(summary.at("wall_seconds"), "{:.0f}");
-  const auto loop = summary.value("result", nlohmann::json::object()).value("seconds_this_session", nlohmann::json());
-  return loop.is_number() ? number_cell(loop, "{:.0f}") + " (training loop only)" : "-";
-}
-
 const char* kStyle = R"CSS(
 body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
 table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:.25em .6em;text-align:left}
@@ -279,19 +255,25 @@ void write_report(const std::vector<fs::path>& run_dirs, const fs::path& out) {
   body += "<table><tr><th>run</th><th>method</th><th>bits</th><th>full precision</th><th>naive</th><th>final top-1 %</th>"
           "<th>best epoch (selected on the test set)</th><th>wall s</th></tr>";
   for (const auto& r : runs) {
-    const auto [final_top1, best] = final_and_best(r.summary);
-    std::string fp = "-", naive = "-";
-    for (const auto& row : r.summary.value("rows", nlohmann::json::array())) {
-      const auto label = row.value("label", std::string());
-      if (label == "full precision") fp = number_cell(row.value("top1", nlohmann::json()));
-      if (label.rfind("naive ", 0) == 0) naive = number_cell(row.value("top1", nlohmann::json()));
-    }
+    // The numbers as the sweep's tables read them (experiments/run_outcome.h).
+    const auto outcome = r.summary.empty() ? experiments::RunOutcome{}
+                                           : experiments::run_outcome_of(r.summary, (r.dir / "summary.json").string());
+    auto top1 = [](const std::optional<double>& v) { return v ? fmt::format("{:.2f}", *v) : std::string("-"); };
+    const std::string best =
+        outcome.best_top1 ? fmt::format("{:.2f} (best epoch ({}), selected on the test set)", *outcome.best_top1,
+                                        outcome.best_epoch.value_or(0))
+                          : "-";
+    const std::string wall =
+        outcome.wall_seconds
+            ? fmt::format("{:.0f}{}", *outcome.wall_seconds, outcome.wall_is_loop_only ? " (training loop only)" : "")
+            : "-";
     const auto& q = r.summary.value("quantization", nlohmann::json::object());
     body += fmt::format("<tr><td><a href='#{0}'>{0}</a></td><td>{1}</td><td>{2}</td><td>{3}</td><td>{4}</td>"
                         "<td><b>{5}</b></td><td>{6}</td><td>{7}</td></tr>",
                         html_escape(r.name), html_escape(r.config.value("method", std::string("?"))),
                         q.contains("weight_bits") ? fmt::format("{}w{}a", q.value("weight_bits", 0), q.value("act_bits", 0)) : "-",
-                        fp, naive, final_top1, html_escape(best), wall_text(r.summary));
+                        top1(outcome.full_precision), top1(outcome.naive), top1(outcome.final_top1),
+                        html_escape(best), wall);
   }
   body += "</table><p class=note>Final epoch is the result; the best epoch is picked on the test set and is "
           "shown only for comparison with papers that report it.</p>";

@@ -60,7 +60,6 @@ RunModels load_run_models(const fs::path& dir, const std::string& model, c10::De
           "{} has no checkpoint.pt: the run ended before its first epoch", dir.string());
   methods::load_checkpoint(folder.checkpoint(), trainer->state());
   RunModels r;
-  r.dir = dir;
   r.method = method_name;
   r.teacher = teacher;
   r.generator = trainer->generator();

@@ -15,7 +15,6 @@
 namespace qimera::analysis {
 
 struct RunModels {
-  std::filesystem::path dir;
   std::string method;        // the run's --method
   models::Classifier teacher;  // eval mode
   generator::Generator generator{nullptr};  // training mode, as it was trained (batch statistics)

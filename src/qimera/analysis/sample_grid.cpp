@@ -35,14 +35,14 @@ at::Tensor sample_grid(RunModels& run, const GridOptions& options) {
   at::Tensor tiles;  // [rows * per_row, C, H, W] in [0, 255]
   if (run.labelled()) {
     // Class-major rows, generated together so that batch statistics see every class, as in training.
-    generator::LatentBatch batch;
-    batch.labels = at::arange(classes).repeat_interleave(per_row).to(run.device);
-    batch.noise = at::randn({classes * per_row, dim}, cpu).to(run.device);
-    batch.targets = generator::soft_targets(batch.labels, at::Tensor(), run.num_classes());
+    const auto batch = ordinary_batch(at::arange(classes).repeat_interleave(per_row).to(run.device),
+                                      at::randn({classes * per_row, dim}, cpu).to(run.device),
+                                      run.num_classes());
     tiles = to_pixels(run.generator->forward(batch), run.preprocess);
   } else {
     // No intended classes: draw several per slot and sort them by what the teacher sees.
-    const auto images = run.generator->forward({at::Tensor(), at::randn({4 * classes * per_row, dim}, cpu).to(run.device)});
+    const auto images = run.generator->forward(
+        ordinary_batch(at::Tensor(), at::randn({4 * classes * per_row, dim}, cpu).to(run.device), classes));
     const auto predicted = run.teacher->forward(images).argmax(1).cpu();
     const auto pixels = to_pixels(images, run.preprocess);
     tiles = at::full({classes * per_row, pixels.size(1), pixels.size(2), pixels.size(3)}, 128, at::kByte);

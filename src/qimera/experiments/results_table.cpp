@@ -41,12 +41,10 @@ ResultsTable collect_results(const SweepConfig& config) {
   std::vector<std::string> setting_names;
   for (const auto& s : config.settings) setting_names.push_back(s.name);
   if (setting_names.empty()) setting_names.push_back("");
+  std::vector<std::string> row_names{"naive"};
+  for (const auto& m : config.methods) row_names.push_back(m.name);
   for (const auto& setting : setting_names) {
-    for (const std::string& method : [&] {
-           std::vector<std::string> names{"naive"};
-           for (const auto& m : config.methods) names.push_back(m.name);
-           return names;
-         }()) {
+    for (const auto& method : row_names) {
       index[{setting, method}] = table.rows.size();
       ResultRow row;
       row.method = method;

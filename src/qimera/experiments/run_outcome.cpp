@@ -16,8 +16,10 @@ bool starts_with(const std::string& s, const std::string& prefix) { return s.rfi
 std::optional<RunOutcome> read_run_outcome(const fs::path& dir) {
   const auto path = dir / "summary.json";
   if (!fs::exists(path)) return std::nullopt;
-  const auto j = read_json(path);
-  const auto name = path.string();
+  return run_outcome_of(read_json(path), path.string());
+}
+
+RunOutcome run_outcome_of(const nlohmann::json& j, const std::string& name) {
   require(j.is_object() && j.contains("rows") && j.at("rows").is_array(),
           "{} has no result rows: it was written by a qimera from before the methods split (or is "
           "not a run summary); rerun that run",

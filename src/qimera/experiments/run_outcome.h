@@ -7,6 +7,8 @@
 #include <optional>
 #include <string>
 
+#include <nlohmann/json_fwd.hpp>
+
 namespace qimera::experiments {
 
 struct RunOutcome {
@@ -21,6 +23,9 @@ struct RunOutcome {
   std::optional<double> wall_seconds;
   bool wall_is_loop_only = false;
 };
+
+/// The outcome recorded in a parsed summary.json; `name` (the file) is named in errors.
+RunOutcome run_outcome_of(const nlohmann::json& summary, const std::string& name);
 
 /// nullopt when `dir` holds no summary.json (a run not finished); a malformed summary is an error
 /// that names the file.

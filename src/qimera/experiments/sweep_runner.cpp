@@ -195,12 +195,22 @@ RunnerReport run_sweep(const SweepConfig& config, const RunnerOptions& options,
     running.erase(it);
     ++done;
     const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
-    const auto outcome = WIFEXITED(status) && WEXITSTATUS(status) == 0 ? read_run_outcome(run.dir)
-                                                                       : std::nullopt;
+    // A run counts when it exited cleanly and left a readable summary; anything else is reported
+    // and the queue goes on.
+    std::optional<RunOutcome> outcome;
+    std::string why;
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+      why = exit_text(status);
+    } else {
+      try {
+        outcome = read_run_outcome(run.dir);
+        if (!outcome) why = "no summary.json written";
+      } catch (const Error& e) {
+        why = e.what();
+      }
+    }
     const auto name = run.dir.filename().string();
     if (!outcome) {
-      const auto why = WIFEXITED(status) && WEXITSTATUS(status) == 0 ? "no summary.json written"
-                                                                     : exit_text(status);
       report.failures.push_back(fmt::format("{}: {} (log: {})", name, why, log_path.string()));
       log(fmt::format("[{}/{}] {} FAILED: {} after {:.0f} s (log: {})", done, total, name, why,
                       seconds, log_path.string()));
