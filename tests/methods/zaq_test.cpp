@@ -46,6 +46,24 @@ TEST(ZaqLosses, DiscrepancyTermsMatchThePublicCode) {
   EXPECT_EQ(zaq_feature_discrepancy(t, t).item<double>(), 0.0);
 }
 
+TEST(ZaqLosses, LargeMapsComputedInPiecesGiveTheWholeBatchValueAndGradient) {
+  // 32 x 32 maps: 4 samples per piece, so a batch of 6 runs as 4 + 2 (an uneven last piece).
+  auto s = sine_tensor({6, 2, 32, 32}, 0.3, 0.011).requires_grad_(true);
+  const auto t = sine_tensor({6, 2, 32, 32}, 0.7, 0.013, 0.2);
+  const auto normalized = [](const at::Tensor& x) { return x / x.norm(2, {1}, true); };
+  const auto whole = at::l1_loss(spatial_relation(normalized(s)), spatial_relation(normalized(t))) +
+                     at::l1_loss(channel_relation(normalized(s)), channel_relation(normalized(t)));
+  whole.backward();
+  const auto whole_grad = s.grad().clone();
+  s.mutable_grad().zero_();
+  const auto pieces = zaq_feature_discrepancy({s}, {t});
+  pieces.backward();
+  const auto pieces_grad = s.grad();
+  EXPECT_NEAR(pieces.item<double>(), whole.item<double>(), 1e-6 * whole.item<double>());
+  EXPECT_TRUE(at::allclose(pieces_grad, whole_grad, 1e-4, 1e-9));
+  EXPECT_GT(whole_grad.abs().max().item<double>(), 0.0);
+}
+
 TEST(ZaqLosses, AnAllZeroPixelPassesNoGradient) {
   // F.normalize's gradient there is 1e12 x the incoming one: through Q's straight-through
   // activations it made the first 4-bit ZAQ step infinite. Other pixels keep theirs.
