@@ -7,10 +7,16 @@
 // The timed iterations run without any host synchronisation; the per-phase breakdown is a
 // separate pass that synchronises after every phase.
 //
+// The same iteration as the reference implementation runs it in PyTorch (bench/reference_step.py,
+// Debian's python3-torch, the same thread count) is timed in the same rounds, interleaved with ours;
+// ours / PyTorch is reported per round (targets: float32 <= 0.75), with the achieved GFLOP/s of both
+// against the CPU's float32 peak.
+//
 // Machines here are shared and noisy: every quantity is measured in `rounds` interleaved rounds and
 // the median is reported.
 //
 // Flags: bench_train_step --help.
+#include "pytorch_reference.h"
 #include "qimera/core/runtime.h"
 #include "qimera/core/table.h"
 #include "qimera/generator/latents.h"
@@ -32,6 +38,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -49,6 +57,8 @@ struct Settings {
   int iterations = 10;
   int rounds = 5;  // each measurement is repeated, interleaved, and the median reported
   std::vector<int64_t> batch_sizes = {64, 200};
+  std::string python = "/usr/bin/python3";
+  std::string reference = QIMERA_SOURCE_DIR "/bench/reference_step.py";
 };
 
 Settings parse(int argc, char** argv) {
@@ -68,6 +78,11 @@ Settings parse(int argc, char** argv) {
       ->delimiter(',')
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
+  app.add_option("--python", s.python, "Python interpreter with PyTorch for the reference side")
+      ->capture_default_str();
+  app.add_option("--reference", s.reference,
+                 "The PyTorch reference iteration (empty: do not run it; CPU only)")
+      ->capture_default_str();
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -108,6 +123,39 @@ std::string peak_memory(const c10::Device& device) {
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);
   return fmt::format("{:.0f} MiB peak resident (process)", usage.ru_maxrss / 1024.0);
+}
+
+std::string gflops(double flop, double ms, const std::optional<qimera::bench::Peak>& peak) {
+  const double rate = flop / (ms * 1e6);
+  return peak ? fmt::format("{:.1f} ({:.0f}% of peak)", rate, 100.0 * rate / peak->gflops)
+              : fmt::format("{:.1f}", rate);
+}
+
+void print_against_pytorch(const std::vector<double>& ours, const std::vector<double>& pytorch,
+                           const std::optional<qimera::bench::MultiplyAdds>& multiply_adds,
+                           int64_t batch, const std::string& version) {
+  std::vector<double> ratios;
+  for (size_t i = 0; i < ours.size(); ++i) ratios.push_back(ours[i] / pytorch[i]);
+  const auto peak = qimera::bench::float32_peak(at::get_num_threads());
+  qimera::Table table({fmt::format("batch {}", batch), "ms per iteration (median)", "GFLOP/s"});
+  const double flop = multiply_adds ? 2.0 * multiply_adds->total() : 0.0;
+  table.add_row({"ours", fmt::format("{:.1f}", median(ours)),
+                 multiply_adds ? gflops(flop, median(ours), peak) : "-"});
+  table.add_row({"PyTorch " + version + " (reference_step.py)", fmt::format("{:.1f}", median(pytorch)),
+                 multiply_adds ? gflops(flop, median(pytorch), peak) : "-"});
+  fmt::print("{}ours / PyTorch (median of {} interleaved rounds): {:.3f} (rounds {:.3f} to {:.3f}; "
+             "target float32 <= 0.75)\n",
+             table.render(), ratios.size(), median(ratios),
+             *std::min_element(ratios.begin(), ratios.end()),
+             *std::max_element(ratios.begin(), ratios.end()));
+  if (multiply_adds) {
+    fmt::print("{:.1f} GFLOP per iteration (generator {:.1f}, teacher {:.1f}, Q {:.1f}: forward, and "
+               "backward counted as 2x forward for G and Q, 1x for P's input gradient); float32 "
+               "peak {}\n\n",
+               flop / 1e9, 2 * multiply_adds->generator / 1e9, 2 * multiply_adds->teacher / 1e9,
+               2 * multiply_adds->student / 1e9,
+               peak ? fmt::format("{:.0f} GFLOP/s ({})", peak->gflops, peak->how) : std::string("unknown"));
+  }
 }
 
 void run(const Settings& s, int64_t batch, const c10::Device& device) {
@@ -155,9 +203,22 @@ void run(const Settings& s, int64_t batch, const c10::Device& device) {
                         torch::optim::SGDOptions(1e-4).momentum(0.9).nesterov(true).weight_decay(1e-4));
   const auto x = at::randn({batch, 3, 32, 32}, at::TensorOptions(device));
   const auto labels = at::randint(10, {batch}, at::TensorOptions(device).dtype(at::kLong));
-  std::vector<double> iterations, generators, input_grads, trains;
+  const bench::ReferenceCommand command{s.python, s.reference, at::get_num_threads(), batch};
+  std::unique_ptr<bench::PytorchReference> reference;
+  std::optional<bench::MultiplyAdds> multiply_adds;
+  if (!s.reference.empty() && device.is_cpu()) {
+    try {
+      std::string error;
+      multiply_adds = bench::count_multiply_adds(command, &error);
+      reference = std::make_unique<bench::PytorchReference>(command);
+    } catch (const std::exception& e) {
+      fmt::print("PyTorch reference not run ({}): bench/setup.sh installs python3-torch\n", e.what());
+    }
+  }
+  std::vector<double> iterations, pytorch, generators, input_grads, trains;
   for (int round = 0; round < s.rounds; ++round) {
     iterations.push_back(time_ms(device, s.iterations, [&] { trainer.iteration(1, metrics); }));
+    if (reference) pytorch.push_back(reference->ms_per_iteration(s.iterations));
     generators.push_back(time_ms(device, s.iterations, [&] {
       const auto latents = generator->sample(batch, additions.superposition, device);
       generator->zero_grad();
@@ -202,6 +263,7 @@ void run(const Settings& s, int64_t batch, const c10::Device& device) {
              "{:.3f}; ratio of the medians {:.3f}; target <= 1.15)\n{}\n\n",
              table.render(), s.rounds, median(ratios), *std::min_element(ratios.begin(), ratios.end()),
              *std::max_element(ratios.begin(), ratios.end()), iteration / bare, peak_memory(device));
+  if (reference) print_against_pytorch(iterations, pytorch, multiply_adds, batch, reference->version());
 }
 
 }  // namespace
