@@ -107,6 +107,30 @@ TEST(FakeQuantize, NonContiguousInputTakesTheGeneralPathWithTheSameResult) {
                         fake_quantize(x.t().contiguous(), p, 5, Ste::Unclipped)));
 }
 
+TEST(FakeQuantize, ChannelsLastTensorsGiveTheSameValuesGradientsAndKeepTheirLayout) {
+  at::manual_seed(6);
+  const auto cl = at::MemoryFormat::ChannelsLast;
+  const auto x = at::randn({2, 5, 4, 3});
+  const auto lo = at::full({1}, -1.0f);
+  const auto hi = at::full({1}, 1.5f);
+  const auto p = affine_params(4, lo, hi);
+  const auto x_cl = x.contiguous(cl).requires_grad_(true);
+  const auto y_cl = fake_quantize(x_cl, p, 4, Ste::Clipped);
+  EXPECT_TRUE(y_cl.is_contiguous(cl));
+  EXPECT_TRUE(at::equal(y_cl, reference_formula(x, lo, hi, 4)));
+  const auto upstream = at::randn({2, 5, 4, 3});
+  (y_cl * upstream).sum().backward();
+  const auto x_rm = x.clone().requires_grad_(true);
+  (fake_quantize(x_rm, p, 4, Ste::Clipped) * upstream).sum().backward();
+  EXPECT_TRUE(at::equal(x_cl.grad(), x_rm.grad()));
+  EXPECT_GT((x_rm.grad() == 0).sum().item<int64_t>(), 0);  // some values were clamped
+  // Per output channel: each channel is one block in both layouts.
+  const auto w = at::randn({6, 4, 3, 3}) * at::rand({6, 1, 1, 1});
+  const auto q_cl = fake_quantize_weight(w.contiguous(cl), 4, Ste::Unclipped);
+  EXPECT_TRUE(q_cl.is_contiguous(cl));
+  EXPECT_TRUE(at::equal(q_cl, fake_quantize_weight(w, 4, Ste::Unclipped)));
+}
+
 TEST(FakeQuantize, WeightsHaveAtMostTwoToTheNLevelsPerChannel) {
   at::manual_seed(5);
   const auto w = at::randn({6, 4, 3, 3});

@@ -67,8 +67,14 @@ void fake_quantize_block(const float* x, float* y, uint8_t* keep, int64_t n, flo
   }
 }
 
+// The kernel walks the storage: every element once, and for per-channel ranges dim 0 outermost so
+// that each channel is one block. Both hold for row-major and for channels-last tensors.
+bool dense_with_dim0_outermost(const at::Tensor& x) {
+  return x.is_contiguous() || (x.dim() == 4 && x.is_contiguous(at::MemoryFormat::ChannelsLast));
+}
+
 bool use_cpu_kernel(const at::Tensor& x, const AffineParams& params) {
-  return x.device().is_cpu() && x.scalar_type() == at::kFloat && x.is_contiguous() &&
+  return x.device().is_cpu() && x.scalar_type() == at::kFloat && dense_with_dim0_outermost(x) &&
          params.scale.scalar_type() == at::kFloat && params.zero_point.scalar_type() == at::kFloat;
 }
 
@@ -85,8 +91,8 @@ std::pair<at::Tensor, at::Tensor> fake_quantize_forward(const at::Tensor& x, con
     q = at::clamp(q, lo, hi);
     return {(q + zp) / scale, mask};
   }
-  auto y = at::empty_like(x);
-  at::Tensor mask = want_mask ? at::empty(x.sizes(), x.options().dtype(at::kByte)) : at::Tensor();
+  auto y = at::empty_like(x);  // the same memory format as x, so y and mask index like its storage
+  at::Tensor mask = want_mask ? at::empty_like(x, x.options().dtype(at::kByte)) : at::Tensor();
   const auto scale = p.scale.contiguous().cpu();
   const auto zp = p.zero_point.contiguous().cpu();
   const int64_t channels = scale.numel() == 1 ? 1 : scale.numel();
