@@ -131,23 +131,27 @@ std::string gflops(double flop, double ms, const std::optional<qimera::bench::Pe
               : fmt::format("{:.1f}", rate);
 }
 
-void print_against_pytorch(const std::vector<double>& ours, const std::vector<double>& pytorch,
+using Variants = std::vector<std::pair<std::string, std::vector<double>>>;
+
+void print_against_pytorch(const Variants& ours, const std::vector<double>& pytorch,
                            const std::optional<qimera::bench::MultiplyAdds>& multiply_adds,
                            int64_t batch, const std::string& version) {
-  std::vector<double> ratios;
-  for (size_t i = 0; i < ours.size(); ++i) ratios.push_back(ours[i] / pytorch[i]);
   const auto peak = qimera::bench::float32_peak(at::get_num_threads());
-  qimera::Table table({fmt::format("batch {}", batch), "ms per iteration (median)", "GFLOP/s"});
   const double flop = multiply_adds ? 2.0 * multiply_adds->total() : 0.0;
-  table.add_row({"ours", fmt::format("{:.1f}", median(ours)),
-                 multiply_adds ? gflops(flop, median(ours), peak) : "-"});
+  auto rate = [&](double ms) { return multiply_adds ? gflops(flop, ms, peak) : std::string("-"); };
+  qimera::Table table({fmt::format("batch {}", batch), "ms per iteration (median)", "GFLOP/s",
+                       "/ PyTorch: median of rounds (range)"});
+  for (const auto& [name, times] : ours) {
+    std::vector<double> ratios;
+    for (size_t i = 0; i < times.size(); ++i) ratios.push_back(times[i] / pytorch[i]);
+    table.add_row({name, fmt::format("{:.1f}", median(times)), rate(median(times)),
+                   fmt::format("{:.3f} ({:.3f} to {:.3f})", median(ratios),
+                               *std::min_element(ratios.begin(), ratios.end()),
+                               *std::max_element(ratios.begin(), ratios.end()))});
+  }
   table.add_row({"PyTorch " + version + " (reference_step.py)", fmt::format("{:.1f}", median(pytorch)),
-                 multiply_adds ? gflops(flop, median(pytorch), peak) : "-"});
-  fmt::print("{}ours / PyTorch (median of {} interleaved rounds): {:.3f} (rounds {:.3f} to {:.3f}; "
-             "target float32 <= 0.75)\n",
-             table.render(), ratios.size(), median(ratios),
-             *std::min_element(ratios.begin(), ratios.end()),
-             *std::max_element(ratios.begin(), ratios.end()));
+                 rate(median(pytorch)), "1"});
+  fmt::print("{}{} interleaved rounds; target float32 <= 0.75\n", table.render(), pytorch.size());
   if (multiply_adds) {
     fmt::print("{:.1f} GFLOP per iteration (generator {:.1f}, teacher {:.1f}, Q {:.1f}: forward, and "
                "backward counted as 2x forward for G and Q, 1x for P's input gradient); float32 "
@@ -170,13 +174,21 @@ void run(const Settings& s, int64_t batch, const c10::Device& device) {
   o.schedule.observe_epochs = 1;
   methods::QimeraAdditions additions;
   additions.superposition = {2, 0.4};
-  auto trainer_ptr = methods::make_gdfq_family_trainer(o, &additions, nullptr, teacher, device);
+  // The steady state: ranges observed on a few batches, then fixed, Q training.
+  auto steady_trainer = [&](const std::string& memory_format) {
+    o.compute.memory_format = memory_format;
+    auto t = methods::make_gdfq_family_trainer(o, &additions, nullptr, models::clone_model(*teacher), device);
+    methods::MetricSums sums;
+    t->begin_epoch(0, 1.0);
+    for (int i = 0; i < 3; ++i) t->iteration(0, sums);
+    t->end_epoch(0);
+    t->begin_epoch(1, 1.0);
+    return t;
+  };
+  auto trainer_ptr = steady_trainer("contiguous");
   auto& trainer = *trainer_ptr;
+  auto channels_last = steady_trainer("channels-last");
   methods::MetricSums metrics;
-  trainer.begin_epoch(0, 1.0);
-  for (int i = 0; i < 3; ++i) trainer.iteration(0, metrics);  // activation ranges from a few batches
-  trainer.end_epoch(0);
-  trainer.begin_epoch(1, 1.0);  // ranges fixed, Q trains: the steady state
 
   // Per-phase breakdown: synchronise and read the clock at every phase boundary.
   std::map<std::string, double> phases;
@@ -215,9 +227,10 @@ void run(const Settings& s, int64_t batch, const c10::Device& device) {
       fmt::print("PyTorch reference not run ({}): bench/setup.sh installs python3-torch\n", e.what());
     }
   }
-  std::vector<double> iterations, pytorch, generators, input_grads, trains;
+  std::vector<double> iterations, nhwc_iterations, pytorch, generators, input_grads, trains;
   for (int round = 0; round < s.rounds; ++round) {
     iterations.push_back(time_ms(device, s.iterations, [&] { trainer.iteration(1, metrics); }));
+    nhwc_iterations.push_back(time_ms(device, s.iterations, [&] { channels_last->iteration(1, metrics); }));
     if (reference) pytorch.push_back(reference->ms_per_iteration(s.iterations));
     generators.push_back(time_ms(device, s.iterations, [&] {
       const auto latents = generator->sample(batch, additions.superposition, device);
@@ -263,7 +276,13 @@ void run(const Settings& s, int64_t batch, const c10::Device& device) {
              "{:.3f}; ratio of the medians {:.3f}; target <= 1.15)\n{}\n\n",
              table.render(), s.rounds, median(ratios), *std::min_element(ratios.begin(), ratios.end()),
              *std::max_element(ratios.begin(), ratios.end()), iteration / bare, peak_memory(device));
-  if (reference) print_against_pytorch(iterations, pytorch, multiply_adds, batch, reference->version());
+  if (reference) {
+    print_against_pytorch({{"ours, NCHW", iterations}, {"ours, channels-last", nhwc_iterations}}, pytorch,
+                          multiply_adds, batch, reference->version());
+  } else {
+    fmt::print("channels-last iteration (median): {:.1f} ms, {:.3f} x NCHW\n\n", median(nhwc_iterations),
+               median(nhwc_iterations) / iteration);
+  }
 }
 
 }  // namespace

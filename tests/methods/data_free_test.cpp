@@ -6,6 +6,7 @@
 #include "qimera/eval/evaluate.h"
 #include "qimera/methods/gdfq_family.h"
 #include "qimera/methods/ptq.h"
+#include "qimera/models/memory_format.h"
 #include "qimera/models/zoo.h"
 #include "support/test_support.h"
 
@@ -163,6 +164,82 @@ std::vector<at::Tensor> weights_of(DataFreeTrainer& t) {
   for (const auto& b : t.quantized()->buffers()) out.push_back(b.detach().clone());
   for (const auto& p : t.generator()->parameters()) out.push_back(p.detach().clone());
   return out;
+}
+
+TEST(DataFree, ChannelsLastComputesTheSameNetworksUpToRounding) {
+  // Float networks: the same logits and input gradients in both layouts.
+  at::manual_seed(12);
+  auto plain = copy_of_teacher();
+  auto nhwc = copy_of_teacher();
+  models::use_channels_last(*nhwc);
+  const auto x = at::randn({8, 1, kSize, kSize});
+  auto grads = [&](models::ClassifierImpl& model) {
+    auto input = x.clone().requires_grad_(true);
+    const auto logits = model.forward(input);
+    (logits * at::arange(kClasses).to(at::kFloat)).sum().backward();
+    return std::make_pair(logits.detach(), input.grad());
+  };
+  const auto [plain_logits, plain_grad] = grads(*plain);
+  const auto [nhwc_logits, nhwc_grad] = grads(*nhwc);
+  EXPECT_TRUE(at::allclose(plain_logits, nhwc_logits, 1e-4, 1e-5));
+  // Sums in another order: equal to a millionth of the largest value.
+  const double scale = plain_grad.abs().max().item<double>();
+  EXPECT_TRUE(at::allclose(plain_grad, nhwc_grad, 1e-4, 1e-6 * scale))
+      << (plain_grad - nhwc_grad).abs().max() << " of " << scale;
+  EXPECT_FALSE(at::equal(plain_logits, at::zeros_like(plain_logits)));
+}
+
+TEST(DataFree, ChannelsLastTrainsLikeContiguous) {
+  teacher();  // trained (drawing random numbers) before the seeded part
+  auto run_three = [](const std::string& format) {
+    at::manual_seed(11);
+    Short s;
+    s.o.compute.memory_format = format;
+    auto trainer = s.trainer();
+    auto q_params = [&] {
+      std::vector<at::Tensor> out;
+      for (const auto& p : trainer->quantized()->parameters()) out.push_back(p.detach().clone());
+      return out;
+    };
+    const auto start = q_params();
+    MetricSums m;
+    trainer->begin_epoch(1, 1.0);
+    for (int i = 0; i < 3; ++i) trainer->iteration(1, m);
+    const auto end = q_params();
+    return std::make_tuple(std::move(trainer), start, end);
+  };
+  const auto [plain, plain_start, plain_end] = run_three("contiguous");
+  const auto [nhwc, nhwc_start, nhwc_end] = run_three("channels-last");
+  const auto cl = at::MemoryFormat::ChannelsLast;
+  // (A weight with one input channel or a 1 x 1 kernel is both layouts at once: look at the others.)
+  auto layouts = [&](DataFreeTrainer& t) {
+    int64_t nhwc_count = 0, nchw_count = 0;
+    auto params = t.quantized()->named_parameters(true);
+    for (const auto& item : t.generator()->named_parameters(true)) params.insert("g." + item.key(), item.value());
+    for (const auto& item : params) {
+      const auto& p = item.value();
+      if (p.dim() != 4 || p.size(1) == 1 || p.size(2) * p.size(3) == 1) continue;
+      (p.is_contiguous(cl) ? nhwc_count : nchw_count) += 1;
+    }
+    return std::make_pair(nhwc_count, nchw_count);
+  };
+  EXPECT_EQ(layouts(*nhwc).second, 0);
+  EXPECT_GT(layouts(*nhwc).first, 20);
+  EXPECT_EQ(layouts(*plain).first, 0);
+  // Q's SGD updates, tensor by tensor, agree to a small part of the update: 4-bit activations turn
+  // summation-order differences into occasional flipped levels, so not to the last bit. (G's Adam
+  // steps are left out: its first steps are +-lr whatever the gradient's size, so where a gradient
+  // is near zero its sign, and the step, may flip.)
+  ASSERT_EQ(plain_end.size(), nhwc_end.size());
+  double worst = 0;
+  for (size_t i = 0; i < plain_end.size(); ++i) {
+    ASSERT_TRUE(at::equal(plain_start[i], nhwc_start[i])) << i;  // the same seeded start
+    const double moved = (plain_end[i] - plain_start[i]).abs().max().item<double>();
+    const double apart = (plain_end[i] - nhwc_end[i]).abs().max().item<double>();
+    ASSERT_GT(moved, 0) << i;
+    worst = std::max(worst, apart / moved);
+  }
+  EXPECT_LT(worst, 0.3) << "worst difference between the layouts, as a share of the update";
 }
 
 std::string read_text(const std::filesystem::path& path) {

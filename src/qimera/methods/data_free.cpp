@@ -2,6 +2,7 @@
 
 #include "qimera/core/error.h"
 #include "qimera/methods/losses.h"
+#include "qimera/models/memory_format.h"
 #include "qimera/models/zoo.h"
 
 #include <ATen/ATen.h>
@@ -83,9 +84,14 @@ DataFreeTrainer::DataFreeTrainer(models::Classifier teacher, DataFreeSetup setup
   student_->eval();
   source_ = make_source(*teacher_);
   require(source_ != nullptr, "the method built no image source");
+  if (setup_.channels_last) {
+    models::use_channels_last(*teacher_);
+    models::use_channels_last(*student_);
+  }
   if (auto g = source_->generator()) {
     require(!generator_objective_.empty(), "a generator source needs an objective for G");
     g->to(device_);
+    if (setup_.channels_last) models::use_channels_last(*g);
     g->train();
     optimizer_g_ = std::make_unique<torch::optim::Adam>(
         trainable(g->parameters()), torch::optim::AdamOptions(setup_.generator.lr_g)

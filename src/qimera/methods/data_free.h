@@ -47,6 +47,7 @@ struct DataFreeSetup {
   // cycling; undefined for synthetic images only.
   at::Tensor real_images, real_targets;
   int64_t real_per_batch = 0;
+  bool channels_last = false;  // P, Q and G store 4-D weights (so activations) channels-last
 };
 
 /// Marks the end of a phase of an iteration; the benchmark passes one (and synchronises in it).

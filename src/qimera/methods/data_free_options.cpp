@@ -203,6 +203,19 @@ void MixingGroup::describe(OptionVisitor& v) {
                      }});
 }
 
+void ComputeOptions::describe(OptionVisitor& v) {
+  v.option({"memory_format",
+            "Layout of the networks' activations: contiguous (NCHW) or channels-last (NHWC, "
+            "faster oneDNN convolutions on CPU; sums in another order, so results differ in the "
+            "last bits)"},
+           memory_format);
+}
+
+void ComputeOptions::validate() const {
+  require(memory_format == "contiguous" || memory_format == "channels-last",
+          "--memory-format {}: expected contiguous or channels-last", memory_format);
+}
+
 void GeneratorTrainingOptions::describe(OptionVisitor& v) {
   describe_quantization(v, quant);
   loop.describe(v);
@@ -210,6 +223,7 @@ void GeneratorTrainingOptions::describe(OptionVisitor& v) {
   student.describe(v);
   generator_optimizer.describe(v);
   generator.describe(v);
+  compute.describe(v);
 }
 
 void GeneratorTrainingOptions::validate() const {
@@ -219,6 +233,7 @@ void GeneratorTrainingOptions::validate() const {
   student.validate();
   generator_optimizer.validate();
   generator.validate();
+  compute.validate();
 }
 
 }  // namespace qimera::methods

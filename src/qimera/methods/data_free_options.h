@@ -60,6 +60,14 @@ struct GeneratorChoice {
   bool conditional_for(int64_t image_size) const;
 };
 
+/// How the networks compute (not what): the layout of their activations.
+struct ComputeOptions {
+  std::string memory_format = "contiguous";  // contiguous (NCHW) or channels-last (NHWC)
+  void describe(OptionVisitor& v);
+  void validate() const;
+  bool channels_last() const { return memory_format == "channels-last"; }
+};
+
 /// What every method that trains a generator beside Q has (GDFQ's family and ZAQ's), described in
 /// this order ahead of each method's own options.
 struct GeneratorTrainingOptions {
@@ -69,6 +77,7 @@ struct GeneratorTrainingOptions {
   StudentOptimizer student;
   GeneratorOptimizer generator_optimizer;
   GeneratorChoice generator;
+  ComputeOptions compute;
 
   void describe(OptionVisitor& v);
   void validate() const;

@@ -72,7 +72,7 @@ std::unique_ptr<DataFreeTrainer> make_gdfq_family_trainer(const GdfqOptions& o,
     if (!mixing) return source;
     return std::make_unique<MixingSource>(std::move(source), *mixing);
   };
-  auto setup = make_setup(o.quant, o.loop, o.schedule, o.student, o.generator_optimizer);
+  auto setup = make_setup(o, o.schedule);
   if (!o.real.path.empty()) {
     const auto real = read_real_samples(o.real.path, teacher->spec(), device);
     setup.real_images = real.first;

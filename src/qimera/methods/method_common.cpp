@@ -39,6 +39,13 @@ DataFreeSetup make_setup(const quant::QuantConfig& quant, const LoopOptions& loo
   return s;
 }
 
+DataFreeSetup make_setup(const GeneratorTrainingOptions& o, const DataFreeSchedule& schedule,
+                         IterationPlan plan) {
+  auto s = make_setup(o.quant, o.loop, schedule, o.student, o.generator_optimizer, plan);
+  s.channels_last = o.compute.channels_last();
+  return s;
+}
+
 MethodOutcome train(DataFreeTrainer& trainer, const LoopOptions& loop, const MethodContext& context,
                     const std::string& label) {
   MethodOutcome out;

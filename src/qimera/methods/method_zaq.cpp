@@ -83,7 +83,7 @@ std::unique_ptr<DataFreeTrainer> make_zaq_trainer(const ZaqOptions& o, const Qim
   const auto se = additions ? additions->superposition : generator::SuperpositionOptions{2, 0.0};
   const double rho = additions ? o.rho : 0.0;
   return std::make_unique<DataFreeTrainer>(
-      std::move(teacher), make_setup(o.quant, o.loop, schedule, o.student, o.generator_optimizer, plan),
+      std::move(teacher), make_setup(o, schedule, plan),
       [&](const models::ClassifierImpl& p) {
         return std::make_unique<GeneratorSource>(build_generator(o.generator, additions, p), se, device);
       },

@@ -31,5 +31,9 @@ MethodOutcome train(DataFreeTrainer& trainer, const LoopOptions& loop, const Met
 DataFreeSetup make_setup(const quant::QuantConfig& quant, const LoopOptions& loop,
                          const DataFreeSchedule& schedule, const StudentOptimizer& student,
                          const GeneratorOptimizer& generator, IterationPlan plan = {});
+/// The same from the options every generator-training method has, with `schedule` (a method may
+/// adjust the described one) and the compute layout.
+DataFreeSetup make_setup(const GeneratorTrainingOptions& o, const DataFreeSchedule& schedule,
+                         IterationPlan plan = {});
 
 }  // namespace qimera::methods
