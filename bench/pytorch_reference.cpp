@@ -42,6 +42,13 @@ pid_t spawn(const std::vector<std::string>& args, std::FILE** to_child, std::FIL
   return pid;
 }
 
+// One line of the child's answer; empty when it stopped.
+std::string read_line(std::FILE* from_child) {
+  std::string line;
+  for (int c; (c = std::fgetc(from_child)) != EOF && c != '\n';) line.push_back(static_cast<char>(c));
+  return line;
+}
+
 }  // namespace
 
 PytorchReference::PytorchReference(const ReferenceCommand& command) {
@@ -60,8 +67,7 @@ PytorchReference::~PytorchReference() {
 }
 
 std::string PytorchReference::read_line() {
-  std::string line;
-  for (int c; (c = std::fgetc(from_child_)) != EOF && c != '\n';) line.push_back(static_cast<char>(c));
+  auto line = bench::read_line(from_child_);
   if (line.empty()) throw std::runtime_error("the PyTorch reference stopped (see its message above)");
   return line;
 }
@@ -72,19 +78,17 @@ double PytorchReference::ms_per_iteration(int iterations) {
   return nlohmann::json::parse(read_line()).at("ms_per_iteration").get<double>();
 }
 
-std::optional<MultiplyAdds> count_multiply_adds(const ReferenceCommand& command, std::string* error) {
+MultiplyAdds count_multiply_adds(const ReferenceCommand& command) {
   std::FILE* to_child = nullptr;
   std::FILE* from_child = nullptr;
   const pid_t pid = spawn(argv_of(command, "--count-flops"), &to_child, &from_child);
   std::fclose(to_child);
-  std::string line;
-  for (int c; (c = std::fgetc(from_child)) != EOF && c != '\n';) line.push_back(static_cast<char>(c));
+  const auto line = read_line(from_child);
   std::fclose(from_child);
   int status = 0;
   ::waitpid(pid, &status, 0);
   if (line.empty() || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    if (error) *error = command.python + " " + command.script + " --count-flops failed";
-    return std::nullopt;
+    throw std::runtime_error(command.python + " " + command.script + " --count-flops failed");
   }
   const auto counts = nlohmann::json::parse(line).at("multiply_adds");
   return MultiplyAdds{counts.at("generator").get<double>(), counts.at("teacher").get<double>(),

@@ -39,12 +39,12 @@ class PytorchReference {
 };
 
 /// Multiply-adds of one iteration (generator, teacher, student), counted by the script's hooks on
-/// the same layer sizes; nullopt when the script cannot run.
+/// the same layer sizes; throws, naming the command, when the script cannot run.
 struct MultiplyAdds {
   double generator = 0, teacher = 0, student = 0;
   double total() const { return generator + teacher + student; }
 };
-std::optional<MultiplyAdds> count_multiply_adds(const ReferenceCommand& command, std::string* error);
+MultiplyAdds count_multiply_adds(const ReferenceCommand& command);
 
 /// The float32 GFLOP/s `threads` cores can reach (cores x GHz x FLOP per cycle, from /proc/cpuinfo)
 /// and how it was worked out; nullopt when the CPU does not say.

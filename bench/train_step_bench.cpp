@@ -220,8 +220,7 @@ void run(const Settings& s, int64_t batch, const c10::Device& device) {
   std::optional<bench::MultiplyAdds> multiply_adds;
   if (!s.reference.empty() && device.is_cpu()) {
     try {
-      std::string error;
-      multiply_adds = bench::count_multiply_adds(command, &error);
+      multiply_adds = bench::count_multiply_adds(command);
       reference = std::make_unique<bench::PytorchReference>(command);
     } catch (const std::exception& e) {
       fmt::print("PyTorch reference not run ({}): bench/setup.sh installs python3-torch\n", e.what());
