@@ -9,8 +9,8 @@
 //
 // The same iteration as the reference implementation runs it in PyTorch (bench/reference_step.py,
 // Debian's python3-torch, the same thread count) is timed in the same rounds, interleaved with ours;
-// ours / PyTorch is reported per round (targets: float32 <= 0.75), with the achieved GFLOP/s of both
-// against the CPU's float32 peak.
+// ours / PyTorch is reported per round (targets: float32 <= 0.75, bf16 <= 0.4), with the achieved
+// GFLOP/s of both against the CPU's float32 peak.
 //
 // Machines here are shared and noisy: every quantity is measured in `rounds` interleaved rounds and
 // the median is reported.
@@ -151,7 +151,9 @@ void print_against_pytorch(const Variants& ours, const std::vector<double>& pyto
   }
   table.add_row({"PyTorch " + version + " (reference_step.py)", fmt::format("{:.1f}", median(pytorch)),
                  rate(median(pytorch)), "1"});
-  fmt::print("{}{} interleaved rounds; target float32 <= 0.75\n", table.render(), pytorch.size());
+  fmt::print("{}{} interleaved rounds; targets: float32 <= 0.75, bf16 <= 0.4 (GFLOP/s of a bf16 row: "
+             "the same float32 work per second)\n",
+             table.render(), pytorch.size());
   if (multiply_adds) {
     fmt::print("{:.1f} GFLOP per iteration (generator {:.1f}, teacher {:.1f}, Q {:.1f}: forward, and "
                "backward counted as 2x forward for G and Q, 1x for P's input gradient); float32 "
@@ -175,8 +177,9 @@ void run(const Settings& s, int64_t batch, const c10::Device& device) {
   methods::QimeraAdditions additions;
   additions.superposition = {2, 0.4};
   // The steady state: ranges observed on a few batches, then fixed, Q training.
-  auto steady_trainer = [&](const std::string& memory_format) {
+  auto steady_trainer = [&](const std::string& memory_format, const std::string& precision) {
     o.compute.memory_format = memory_format;
+    o.compute.precision = precision;
     auto t = methods::make_gdfq_family_trainer(o, &additions, nullptr, models::clone_model(*teacher), device);
     methods::MetricSums sums;
     t->begin_epoch(0, 1.0);
@@ -185,9 +188,10 @@ void run(const Settings& s, int64_t batch, const c10::Device& device) {
     t->begin_epoch(1, 1.0);
     return t;
   };
-  auto trainer_ptr = steady_trainer("contiguous");
+  auto trainer_ptr = steady_trainer("contiguous", "fp32");
   auto& trainer = *trainer_ptr;
-  auto channels_last = steady_trainer("channels-last");
+  auto channels_last = steady_trainer("channels-last", "fp32");
+  auto bf16 = steady_trainer("channels-last", "bf16");
   methods::MetricSums metrics;
 
   // Per-phase breakdown: synchronise and read the clock at every phase boundary.
@@ -226,10 +230,11 @@ void run(const Settings& s, int64_t batch, const c10::Device& device) {
       fmt::print("PyTorch reference not run ({}): bench/setup.sh installs python3-torch\n", e.what());
     }
   }
-  std::vector<double> iterations, nhwc_iterations, pytorch, generators, input_grads, trains;
+  std::vector<double> iterations, nhwc_iterations, bf16_iterations, pytorch, generators, input_grads, trains;
   for (int round = 0; round < s.rounds; ++round) {
     iterations.push_back(time_ms(device, s.iterations, [&] { trainer.iteration(1, metrics); }));
     nhwc_iterations.push_back(time_ms(device, s.iterations, [&] { channels_last->iteration(1, metrics); }));
+    bf16_iterations.push_back(time_ms(device, s.iterations, [&] { bf16->iteration(1, metrics); }));
     if (reference) pytorch.push_back(reference->ms_per_iteration(s.iterations));
     generators.push_back(time_ms(device, s.iterations, [&] {
       const auto latents = generator->sample(batch, additions.superposition, device);
@@ -276,11 +281,15 @@ void run(const Settings& s, int64_t batch, const c10::Device& device) {
              table.render(), s.rounds, median(ratios), *std::min_element(ratios.begin(), ratios.end()),
              *std::max_element(ratios.begin(), ratios.end()), iteration / bare, peak_memory(device));
   if (reference) {
-    print_against_pytorch({{"ours, NCHW", iterations}, {"ours, channels-last", nhwc_iterations}}, pytorch,
-                          multiply_adds, batch, reference->version());
+    print_against_pytorch({{"ours, NCHW, fp32", iterations},
+                           {"ours, channels-last, fp32", nhwc_iterations},
+                           {"ours, channels-last, bf16 (G and P)", bf16_iterations}},
+                          pytorch, multiply_adds, batch, reference->version());
   } else {
-    fmt::print("channels-last iteration (median): {:.1f} ms, {:.3f} x NCHW\n\n", median(nhwc_iterations),
-               median(nhwc_iterations) / iteration);
+    fmt::print("channels-last iteration (median): {:.1f} ms, {:.3f} x NCHW; with bf16 G and P: {:.1f} ms, "
+               "{:.3f} x NCHW\n\n",
+               median(nhwc_iterations), median(nhwc_iterations) / iteration, median(bf16_iterations),
+               median(bf16_iterations) / iteration);
   }
 }
 

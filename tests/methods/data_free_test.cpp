@@ -11,10 +11,12 @@
 #include "support/test_support.h"
 
 #include <ATen/ATen.h>
+#include <ATen/autocast_mode.h>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 #include <fstream>
+#include <map>
 
 namespace qimera::methods {
 namespace {
@@ -240,6 +242,56 @@ TEST(DataFree, ChannelsLastTrainsLikeContiguous) {
     worst = std::max(worst, apart / moved);
   }
   EXPECT_LT(worst, 0.3) << "worst difference between the layouts, as a share of the update";
+}
+
+// --precision bf16: G and P compute in bfloat16, so the first iteration's losses are those of fp32
+// up to bfloat16's rounding (8 significant bits), but not equal; everything Q and the optimizers
+// hold stays float32, and autocast is off again after the iteration (Q's forward never sees it).
+TEST(DataFree, Bf16RunsGAndPInBfloat16AndKeepsQAndTheStateFloat32) {
+  teacher();
+  auto first_iteration = [](const std::string& precision) {
+    at::manual_seed(5);
+    Short s;
+    s.o.compute.precision = precision;
+    auto trainer = s.trainer();
+    MetricSums m;
+    trainer->begin_epoch(1, 1.0);
+    trainer->iteration(1, m);
+    EXPECT_FALSE(at::autocast::is_cpu_enabled()) << precision;
+    std::map<std::string, double> means;
+    for (const auto& [name, value] : m.means()) means[name] = value;
+    return std::make_pair(std::move(trainer), means);
+  };
+  const auto [plain, plain_metrics] = first_iteration("fp32");
+  const auto [bf16, bf16_metrics] = first_iteration("bf16");
+  for (const char* name : {"g_ce", "g_bns", "loss_g", "loss_q"}) {
+    ASSERT_TRUE(plain_metrics.count(name)) << name;
+    const double a = plain_metrics.at(name), b = bf16_metrics.at(name);
+    EXPECT_NEAR(b, a, 0.05 * std::abs(a)) << name;
+    EXPECT_NE(b, a) << name << ": bfloat16 was not used";
+  }
+  for (const auto& p : bf16->quantized()->parameters()) EXPECT_EQ(p.scalar_type(), at::kFloat);
+  for (const auto& p : bf16->generator()->parameters()) EXPECT_EQ(p.scalar_type(), at::kFloat);
+  const auto x = at::randn({2, 1, kSize, kSize});
+  EXPECT_EQ(bf16->quantized()->forward(x).scalar_type(), at::kFloat);
+}
+
+// A short bf16 run learns as the fp32 one does (the fp32 test above, one seed).
+TEST(DataFree, Bf16QimeraClearlyImprovesOverNaiveQuantization) {
+  const auto naive = naive_quantize(*teacher(), quant::QuantConfig{}, c10::kCPU, 0);
+  const double naive_top1 = accuracy(*naive);
+  at::manual_seed(0);
+  Short s;
+  s.o.compute.precision = "bf16";
+  s.o.schedule.warmup_epochs = 2;
+  s.o.student.lr_q = 1e-4;
+  s.o.schedule.lr_schedule = LrSchedule{LrSchedule::Kind::Constant, {}, 0.1};
+  auto trainer = s.trainer();
+  TempDir dir;
+  auto loader = test_loader();
+  const auto result = run(*trainer, s.o.loop, dir.path(), false, &loader);
+  EXPECT_GE(result.final_epoch->test->top1, naive_top1 + 8.0) << "naive " << naive_top1;
+  EXPECT_LE(result.final_epoch->value("g_bns"), result.history.front().value("g_bns") / 10);
 }
 
 std::string read_text(const std::filesystem::path& path) {

@@ -42,6 +42,10 @@ class NoParameterGradients {
   std::vector<at::Tensor> params_;
 };
 
+// Losses, batch-norm statistics and Q see float32 whatever precision produced a tensor (the cast
+// is differentiable and free for float32 tensors).
+at::Tensor in_float(const at::Tensor& t) { return t.defined() ? t.to(at::kFloat) : t; }
+
 void note(const PhaseMarker& mark, const char* phase) {
   if (mark) mark(phase);
 }
@@ -156,7 +160,28 @@ TrainingState DataFreeTrainer::state() {
 }
 
 models::ForwardTrace DataFreeTrainer::teacher_trace(const at::Tensor& images, const Needs& needs) {
-  return teacher_->trace(images, {needs.teacher_batch_norms, needs.teacher_stages});
+  models::ForwardTrace trace;
+  {
+    models::AutocastScope reduced(setup_.precision, device_.type());
+    trace = teacher_->trace(images, {needs.teacher_batch_norms, needs.teacher_stages});
+  }
+  trace.logits = in_float(trace.logits);
+  for (auto& bn : trace.batch_norms) bn.input = in_float(bn.input);
+  for (auto& stage : trace.stages) stage = in_float(stage);
+  return trace;
+}
+
+TrainingBatch DataFreeTrainer::draw(int64_t n, bool for_generator) {
+  TrainingBatch batch;
+  {
+    models::AutocastScope reduced(setup_.precision, device_.type());
+    batch = source_->draw(n, for_generator);
+  }
+  batch.images = in_float(batch.images);
+  batch.generator_images = in_float(batch.generator_images);
+  batch.targets = in_float(batch.targets);
+  batch.generator_targets = in_float(batch.generator_targets);
+  return batch;
 }
 
 std::pair<at::Tensor, at::Tensor> DataFreeTrainer::next_real() {
@@ -172,24 +197,24 @@ void DataFreeTrainer::iteration(int64_t epoch, MetricSums& metrics, const PhaseM
   const bool has_generator = static_cast<bool>(source_->generator());
   if (setup_.plan.order == IterationPlan::Order::StudentFirst) {
     for (int64_t s = 0; s < setup_.plan.student_steps; ++s) {
-      student_step(source_->draw(n, false), epoch, at::Tensor(), metrics, mark);
+      student_step(draw(n, false), epoch, at::Tensor(), metrics, mark);
     }
     if (has_generator) {
-      const auto batch = source_->draw(n, true);
+      const auto batch = draw(n, true);
       note(mark, "generator forward");
       metrics.add("superposed_share", batch.superposed ? 1.0 : 0.0);
       generator_step(batch, metrics, mark, nullptr);
     }
     return;
   }
-  const auto batch = source_->draw(n, has_generator);
+  const auto batch = draw(n, has_generator);
   note(mark, "generator forward");
   metrics.add("superposed_share", batch.superposed ? 1.0 : 0.0);
   at::Tensor teacher_logits;
   if (has_generator) generator_step(batch, metrics, mark, &teacher_logits);
   student_step(batch, epoch, teacher_logits, metrics, mark);
   for (int64_t s = 1; s < setup_.plan.student_steps; ++s) {
-    student_step(source_->draw(n, false), epoch, at::Tensor(), metrics, mark);
+    student_step(draw(n, false), epoch, at::Tensor(), metrics, mark);
   }
 }
 
@@ -244,7 +269,7 @@ void DataFreeTrainer::student_step(const TrainingBatch& batch, int64_t epoch,
     view.targets = at::cat({batch.targets, targets});
     if (teacher_logits.defined()) {
       at::NoGradGuard no_grad;
-      teacher_logits = at::cat({teacher_logits, teacher_->forward(images)});
+      teacher_logits = at::cat({teacher_logits, teacher_trace(images, {}).logits});
     }
   }
   if (!teacher_logits.defined() || needs.teacher_stages) {

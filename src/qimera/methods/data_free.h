@@ -13,6 +13,7 @@
 #include "qimera/methods/objectives.h"
 #include "qimera/methods/run_loop.h"
 #include "qimera/models/classifier.h"
+#include "qimera/models/precision.h"
 
 #include <c10/core/Device.h>
 
@@ -48,6 +49,7 @@ struct DataFreeSetup {
   at::Tensor real_images, real_targets;
   int64_t real_per_batch = 0;
   bool channels_last = false;  // P, Q and G store 4-D weights (so activations) channels-last
+  models::Precision precision = models::Precision::Float32;  // of G's and P's arithmetic
 };
 
 /// Marks the end of a phase of an iteration; the benchmark passes one (and synchronises in it).
@@ -88,7 +90,10 @@ class DataFreeTrainer : public Trainable {
                       at::Tensor* teacher_logits);
   void student_step(const TrainingBatch& batch, int64_t epoch, at::Tensor teacher_logits,
                     MetricSums& metrics, const PhaseMarker& mark);
+  /// P's traced forward (under setup.precision), every recorded tensor float32.
   models::ForwardTrace teacher_trace(const at::Tensor& images, const Needs& needs);
+  /// The source's batch (G's forward under setup.precision), images float32.
+  TrainingBatch draw(int64_t n, bool for_generator);
   /// The next real images for a Q batch (cycling through the set).
   std::pair<at::Tensor, at::Tensor> next_real();
   int64_t real_cursor_ = 0;

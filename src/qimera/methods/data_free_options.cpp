@@ -1,6 +1,7 @@
 #include "qimera/methods/data_free_options.h"
 
 #include "qimera/core/error.h"
+#include "qimera/models/precision.h"
 
 #include <fmt/ranges.h>
 
@@ -209,11 +210,17 @@ void ComputeOptions::describe(OptionVisitor& v) {
             "faster oneDNN convolutions on CPU; sums in another order, so results differ in the "
             "last bits)"},
            memory_format);
+  v.option({"precision",
+            "Arithmetic of the generator and the teacher: fp32, or bf16 (their convolutions and "
+            "linear layers in bfloat16 by autocast, on CPU and CUDA). Q (fake quantization, its "
+            "updates), batch-norm statistics, losses and optimizer state stay float32"},
+           precision);
 }
 
 void ComputeOptions::validate() const {
   require(memory_format == "contiguous" || memory_format == "channels-last",
           "--memory-format {}: expected contiguous or channels-last", memory_format);
+  models::parse_precision(precision);
 }
 
 void GeneratorTrainingOptions::describe(OptionVisitor& v) {

@@ -60,9 +60,11 @@ struct GeneratorChoice {
   bool conditional_for(int64_t image_size) const;
 };
 
-/// How the networks compute (not what): the layout of their activations.
+/// How the networks compute (not what): the layout of their activations and the precision of G's
+/// and P's arithmetic.
 struct ComputeOptions {
   std::string memory_format = "contiguous";  // contiguous (NCHW) or channels-last (NHWC)
+  std::string precision = "fp32";            // fp32, or bf16 (autocast) for G and P
   void describe(OptionVisitor& v);
   void validate() const;
   bool channels_last() const { return memory_format == "channels-last"; }
