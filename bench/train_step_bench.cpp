@@ -192,6 +192,7 @@ void run(const Settings& s, int64_t batch, const c10::Device& device) {
   auto& trainer = *trainer_ptr;
   auto channels_last = steady_trainer("channels-last", "fp32");
   auto bf16 = steady_trainer("channels-last", "bf16");
+  auto bf16_generator = steady_trainer("channels-last", "bf16-generator");
   methods::MetricSums metrics;
 
   // Per-phase breakdown: synchronise and read the clock at every phase boundary.
@@ -230,11 +231,12 @@ void run(const Settings& s, int64_t batch, const c10::Device& device) {
       fmt::print("PyTorch reference not run ({}): bench/setup.sh installs python3-torch\n", e.what());
     }
   }
-  std::vector<double> iterations, nhwc_iterations, bf16_iterations, pytorch, generators, input_grads, trains;
+  std::vector<double> iterations, nhwc_iterations, bf16_iterations, bf16_g_iterations, pytorch, generators, input_grads, trains;
   for (int round = 0; round < s.rounds; ++round) {
     iterations.push_back(time_ms(device, s.iterations, [&] { trainer.iteration(1, metrics); }));
     nhwc_iterations.push_back(time_ms(device, s.iterations, [&] { channels_last->iteration(1, metrics); }));
     bf16_iterations.push_back(time_ms(device, s.iterations, [&] { bf16->iteration(1, metrics); }));
+    bf16_g_iterations.push_back(time_ms(device, s.iterations, [&] { bf16_generator->iteration(1, metrics); }));
     if (reference) pytorch.push_back(reference->ms_per_iteration(s.iterations));
     generators.push_back(time_ms(device, s.iterations, [&] {
       const auto latents = generator->sample(batch, additions.superposition, device);
@@ -283,7 +285,8 @@ void run(const Settings& s, int64_t batch, const c10::Device& device) {
   if (reference) {
     print_against_pytorch({{"ours, NCHW, fp32", iterations},
                            {"ours, channels-last, fp32", nhwc_iterations},
-                           {"ours, channels-last, bf16 (G and P)", bf16_iterations}},
+                           {"ours, channels-last, bf16 (G and P)", bf16_iterations},
+                           {"ours, channels-last, bf16-generator (G only)", bf16_g_iterations}},
                           pytorch, multiply_adds, batch, reference->version());
   } else {
     fmt::print("channels-last iteration (median): {:.1f} ms, {:.3f} x NCHW; with bf16 G and P: {:.1f} ms, "

@@ -244,9 +244,10 @@ TEST(DataFree, ChannelsLastTrainsLikeContiguous) {
   EXPECT_LT(worst, 0.3) << "worst difference between the layouts, as a share of the update";
 }
 
-// --precision bf16: G and P compute in bfloat16, so the first iteration's losses are those of fp32
-// up to bfloat16's rounding (8 significant bits), but not equal; everything Q and the optimizers
-// hold stays float32, and autocast is off again after the iteration (Q's forward never sees it).
+// --precision bf16 (G and P) and bf16-generator (G only): the first iteration's losses are those of
+// fp32 up to bfloat16's rounding (8 significant bits), but not equal; everything Q and the
+// optimizers hold stays float32, and autocast is off again after the iteration (Q's forward never
+// sees it).
 TEST(DataFree, Bf16RunsGAndPInBfloat16AndKeepsQAndTheStateFloat32) {
   teacher();
   auto first_iteration = [](const std::string& precision) {
@@ -263,17 +264,27 @@ TEST(DataFree, Bf16RunsGAndPInBfloat16AndKeepsQAndTheStateFloat32) {
     return std::make_pair(std::move(trainer), means);
   };
   const auto [plain, plain_metrics] = first_iteration("fp32");
-  const auto [bf16, bf16_metrics] = first_iteration("bf16");
-  for (const char* name : {"g_ce", "g_bns", "loss_g", "loss_q"}) {
-    ASSERT_TRUE(plain_metrics.count(name)) << name;
-    const double a = plain_metrics.at(name), b = bf16_metrics.at(name);
-    EXPECT_NEAR(b, a, 0.05 * std::abs(a)) << name;
-    EXPECT_NE(b, a) << name << ": bfloat16 was not used";
+  for (const std::string precision : {"bf16", "bf16-generator"}) {
+    const auto [bf16, bf16_metrics] = first_iteration(precision);
+    for (const char* name : {"g_ce", "g_bns", "loss_g", "loss_q"}) {
+      ASSERT_TRUE(plain_metrics.count(name)) << name;
+      const double a = plain_metrics.at(name), b = bf16_metrics.at(name);
+      EXPECT_NEAR(b, a, 0.05 * std::abs(a)) << precision << " " << name;
+      EXPECT_NE(b, a) << precision << " " << name << ": bfloat16 was not used";
+    }
+    for (const auto& p : bf16->quantized()->parameters()) EXPECT_EQ(p.scalar_type(), at::kFloat);
+    for (const auto& p : bf16->generator()->parameters()) EXPECT_EQ(p.scalar_type(), at::kFloat);
+    const auto x = at::randn({2, 1, kSize, kSize});
+    EXPECT_EQ(bf16->quantized()->forward(x).scalar_type(), at::kFloat);
   }
-  for (const auto& p : bf16->quantized()->parameters()) EXPECT_EQ(p.scalar_type(), at::kFloat);
-  for (const auto& p : bf16->generator()->parameters()) EXPECT_EQ(p.scalar_type(), at::kFloat);
-  const auto x = at::randn({2, 1, kSize, kSize});
-  EXPECT_EQ(bf16->quantized()->forward(x).scalar_type(), at::kFloat);
+  Short s;
+  s.o.compute.precision = "fp16";
+  try {
+    s.o.validate();
+    FAIL() << "fp16 accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("--precision fp16"), std::string::npos) << e.what();
+  }
 }
 
 // A short bf16 run learns as the fp32 one does (the fp32 test above, one seed).

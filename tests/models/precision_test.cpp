@@ -1,6 +1,5 @@
 // AutocastScope: bfloat16 arithmetic inside, float32 outside, previous state restored, cached
 // weight casts dropped at the end of a scope.
-#include "qimera/core/error.h"
 #include "qimera/models/precision.h"
 
 #include <ATen/ATen.h>
@@ -9,18 +8,6 @@
 
 namespace qimera::models {
 namespace {
-
-TEST(Precision, ParsesBothNamesAndRejectsOthersNamingTheFlag) {
-  EXPECT_EQ(parse_precision("fp32"), Precision::Float32);
-  EXPECT_EQ(parse_precision("bf16"), Precision::BFloat16);
-  EXPECT_EQ(to_string(Precision::BFloat16), "bf16");
-  try {
-    parse_precision("fp16");
-    FAIL() << "fp16 accepted";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("--precision fp16"), std::string::npos) << e.what();
-  }
-}
 
 TEST(Precision, Bf16ScopeComputesLinearLayersInBfloat16AndRestoresFloat32) {
   at::manual_seed(3);

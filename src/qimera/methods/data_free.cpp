@@ -162,7 +162,7 @@ TrainingState DataFreeTrainer::state() {
 models::ForwardTrace DataFreeTrainer::teacher_trace(const at::Tensor& images, const Needs& needs) {
   models::ForwardTrace trace;
   {
-    models::AutocastScope reduced(setup_.precision, device_.type());
+    models::AutocastScope reduced(setup_.teacher_precision, device_.type());
     trace = teacher_->trace(images, {needs.teacher_batch_norms, needs.teacher_stages});
   }
   trace.logits = in_float(trace.logits);
@@ -174,7 +174,7 @@ models::ForwardTrace DataFreeTrainer::teacher_trace(const at::Tensor& images, co
 TrainingBatch DataFreeTrainer::draw(int64_t n, bool for_generator) {
   TrainingBatch batch;
   {
-    models::AutocastScope reduced(setup_.precision, device_.type());
+    models::AutocastScope reduced(setup_.generator_precision, device_.type());
     batch = source_->draw(n, for_generator);
   }
   batch.images = in_float(batch.images);

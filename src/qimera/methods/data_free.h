@@ -49,7 +49,9 @@ struct DataFreeSetup {
   at::Tensor real_images, real_targets;
   int64_t real_per_batch = 0;
   bool channels_last = false;  // P, Q and G store 4-D weights (so activations) channels-last
-  models::Precision precision = models::Precision::Float32;  // of G's and P's arithmetic
+  // G's and P's arithmetic (Q's is always float32).
+  models::Precision generator_precision = models::Precision::Float32;
+  models::Precision teacher_precision = models::Precision::Float32;
 };
 
 /// Marks the end of a phase of an iteration; the benchmark passes one (and synchronises in it).
@@ -90,9 +92,9 @@ class DataFreeTrainer : public Trainable {
                       at::Tensor* teacher_logits);
   void student_step(const TrainingBatch& batch, int64_t epoch, at::Tensor teacher_logits,
                     MetricSums& metrics, const PhaseMarker& mark);
-  /// P's traced forward (under setup.precision), every recorded tensor float32.
+  /// P's traced forward (in setup.teacher_precision), every recorded tensor float32.
   models::ForwardTrace teacher_trace(const at::Tensor& images, const Needs& needs);
-  /// The source's batch (G's forward under setup.precision), images float32.
+  /// The source's batch (G's forward in setup.generator_precision), images float32.
   TrainingBatch draw(int64_t n, bool for_generator);
   /// The next real images for a Q batch (cycling through the set).
   std::pair<at::Tensor, at::Tensor> next_real();

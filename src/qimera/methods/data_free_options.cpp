@@ -211,16 +211,26 @@ void ComputeOptions::describe(OptionVisitor& v) {
             "last bits)"},
            memory_format);
   v.option({"precision",
-            "Arithmetic of the generator and the teacher: fp32, or bf16 (their convolutions and "
-            "linear layers in bfloat16 by autocast, on CPU and CUDA). Q (fake quantization, its "
-            "updates), batch-norm statistics, losses and optimizer state stay float32"},
+            "Arithmetic of the networks that make and score images: fp32; bf16 (the generator's "
+            "and the teacher's convolutions and linear layers in bfloat16 by autocast, on CPU and "
+            "CUDA); bf16-generator (the generator's only). Q (fake quantization, its updates), "
+            "batch-norm statistics, losses and optimizer state stay float32"},
            precision);
+}
+
+models::Precision ComputeOptions::generator_precision() const {
+  return precision == "fp32" ? models::Precision::Float32 : models::Precision::BFloat16;
+}
+
+models::Precision ComputeOptions::teacher_precision() const {
+  return precision == "bf16" ? models::Precision::BFloat16 : models::Precision::Float32;
 }
 
 void ComputeOptions::validate() const {
   require(memory_format == "contiguous" || memory_format == "channels-last",
           "--memory-format {}: expected contiguous or channels-last", memory_format);
-  models::parse_precision(precision);
+  require(precision == "fp32" || precision == "bf16" || precision == "bf16-generator",
+          "--precision {}: expected fp32, bf16 or bf16-generator", precision);
 }
 
 void GeneratorTrainingOptions::describe(OptionVisitor& v) {

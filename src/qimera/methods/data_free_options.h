@@ -8,6 +8,7 @@
 #include "qimera/methods/image_source.h"
 #include "qimera/methods/run_loop.h"
 #include "qimera/methods/schedule.h"
+#include "qimera/models/precision.h"
 #include "qimera/quant/convert.h"
 
 #include <string>
@@ -64,10 +65,12 @@ struct GeneratorChoice {
 /// and P's arithmetic.
 struct ComputeOptions {
   std::string memory_format = "contiguous";  // contiguous (NCHW) or channels-last (NHWC)
-  std::string precision = "fp32";            // fp32, or bf16 (autocast) for G and P
+  std::string precision = "fp32";            // fp32, bf16 (G and P) or bf16-generator (G only)
   void describe(OptionVisitor& v);
   void validate() const;
   bool channels_last() const { return memory_format == "channels-last"; }
+  models::Precision generator_precision() const;
+  models::Precision teacher_precision() const;
 };
 
 /// What every method that trains a generator beside Q has (GDFQ's family and ZAQ's), described in

@@ -43,7 +43,8 @@ DataFreeSetup make_setup(const GeneratorTrainingOptions& o, const DataFreeSchedu
                          IterationPlan plan) {
   auto s = make_setup(o.quant, o.loop, schedule, o.student, o.generator_optimizer, plan);
   s.channels_last = o.compute.channels_last();
-  s.precision = models::parse_precision(o.compute.precision);
+  s.generator_precision = o.compute.generator_precision();
+  s.teacher_precision = o.compute.teacher_precision();
   return s;
 }
 

@@ -41,16 +41,6 @@ void set_dtype(c10::DeviceType d, c10::ScalarType t) {
 
 }  // namespace
 
-Precision parse_precision(const std::string& text) {
-  if (text == "fp32") return Precision::Float32;
-  if (text == "bf16") return Precision::BFloat16;
-  throw Error(fmt::format("--precision {}: expected fp32 or bf16", text));
-}
-
-std::string to_string(Precision precision) {
-  return precision == Precision::BFloat16 ? "bf16" : "fp32";
-}
-
 AutocastScope::AutocastScope(Precision precision, c10::DeviceType device) : device_(device) {
   if (precision != Precision::BFloat16) return;
   require(device == c10::DeviceType::CPU || device == c10::DeviceType::CUDA,

@@ -7,15 +7,9 @@
 #include <c10/core/DeviceType.h>
 #include <c10/core/ScalarType.h>
 
-#include <string>
-
 namespace qimera::models {
 
 enum class Precision { Float32, BFloat16 };
-
-/// "fp32" or "bf16"; anything else throws, naming the flag.
-Precision parse_precision(const std::string& text);
-std::string to_string(Precision precision);
 
 /// While alive, autocast to bfloat16 is on for `device` in this thread (for BFloat16; Float32 changes
 /// nothing). Restores the previous state on exit and drops the cached weight casts with the
