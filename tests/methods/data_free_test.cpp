@@ -7,11 +7,11 @@
 #include "qimera/methods/gdfq_family.h"
 #include "qimera/methods/ptq.h"
 #include "qimera/models/memory_format.h"
+#include "qimera/models/precision.h"
 #include "qimera/models/zoo.h"
 #include "support/test_support.h"
 
 #include <ATen/ATen.h>
-#include <ATen/autocast_mode.h>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -258,7 +258,7 @@ TEST(DataFree, Bf16RunsGAndPInBfloat16AndKeepsQAndTheStateFloat32) {
     MetricSums m;
     trainer->begin_epoch(1, 1.0);
     trainer->iteration(1, m);
-    EXPECT_FALSE(at::autocast::is_cpu_enabled()) << precision;
+    EXPECT_FALSE(models::autocast_enabled(c10::DeviceType::CPU)) << precision;
     std::map<std::string, double> means;
     for (const auto& [name, value] : m.means()) means[name] = value;
     return std::make_pair(std::move(trainer), means);

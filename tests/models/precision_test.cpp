@@ -3,7 +3,6 @@
 #include "qimera/models/precision.h"
 
 #include <ATen/ATen.h>
-#include <ATen/autocast_mode.h>
 #include <gtest/gtest.h>
 
 namespace qimera::models {
@@ -23,24 +22,35 @@ TEST(Precision, Bf16ScopeComputesLinearLayersInBfloat16AndRestoresFloat32) {
     EXPECT_TRUE(at::allclose(y.to(at::kFloat), rounded, 1e-2, 1e-2));
     EXPECT_FALSE(at::equal(y.to(at::kFloat), exact));
   }
-  EXPECT_FALSE(at::autocast::is_cpu_enabled());
+  EXPECT_FALSE(autocast_enabled(c10::DeviceType::CPU));
   EXPECT_EQ(at::linear(x, w).scalar_type(), at::kFloat);
   EXPECT_TRUE(at::equal(at::linear(x, w), exact));
 }
 
 TEST(Precision, Float32ScopeChangesNothing) {
   AutocastScope plain(Precision::Float32, c10::DeviceType::CPU);
-  EXPECT_FALSE(at::autocast::is_cpu_enabled());
+  EXPECT_FALSE(autocast_enabled(c10::DeviceType::CPU));
   EXPECT_EQ(at::linear(at::ones({2, 3}), at::ones({4, 3})).scalar_type(), at::kFloat);
+}
+
+TEST(Precision, Float32ScopeInsideABf16OneComputesInFloat32) {
+  // bf16-generator: P's float32 forward may run while G's scope is open.
+  AutocastScope outer(Precision::BFloat16, c10::DeviceType::CPU);
+  {
+    AutocastScope plain(Precision::Float32, c10::DeviceType::CPU);
+    EXPECT_FALSE(autocast_enabled(c10::DeviceType::CPU));
+    EXPECT_EQ(at::linear(at::ones({2, 3}), at::ones({4, 3})).scalar_type(), at::kFloat);
+  }
+  EXPECT_TRUE(autocast_enabled(c10::DeviceType::CPU));
 }
 
 TEST(Precision, NestedScopesRestoreTheOuterState) {
   AutocastScope outer(Precision::BFloat16, c10::DeviceType::CPU);
   {
     AutocastScope inner(Precision::BFloat16, c10::DeviceType::CPU);
-    EXPECT_TRUE(at::autocast::is_cpu_enabled());
+    EXPECT_TRUE(autocast_enabled(c10::DeviceType::CPU));
   }
-  EXPECT_TRUE(at::autocast::is_cpu_enabled());
+  EXPECT_TRUE(autocast_enabled(c10::DeviceType::CPU));
   EXPECT_EQ(at::linear(at::ones({2, 3}), at::ones({4, 3})).scalar_type(), at::kBFloat16);
 }
 

@@ -41,21 +41,22 @@ void set_dtype(c10::DeviceType d, c10::ScalarType t) {
 
 }  // namespace
 
+bool autocast_enabled(c10::DeviceType device) { return enabled(device); }
+
 AutocastScope::AutocastScope(Precision precision, c10::DeviceType device) : device_(device) {
-  if (precision != Precision::BFloat16) return;
-  require(device == c10::DeviceType::CPU || device == c10::DeviceType::CUDA,
+  reduced_ = precision == Precision::BFloat16;
+  require(!reduced_ || device == c10::DeviceType::CPU || device == c10::DeviceType::CUDA,
           "--precision bf16 needs a CPU or CUDA device");
-  active_ = true;
   was_enabled_ = enabled(device);
   previous_dtype_ = dtype(device);
-  set_enabled(device, true);
+  set_enabled(device, reduced_);
+  if (!reduced_) return;
   set_dtype(device, c10::ScalarType::BFloat16);
   at::autocast::increment_nesting();
 }
 
 AutocastScope::~AutocastScope() {
-  if (!active_) return;
-  if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
+  if (reduced_ && at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
   set_enabled(device_, was_enabled_);
   set_dtype(device_, previous_dtype_);
 }

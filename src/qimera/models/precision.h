@@ -11,9 +11,13 @@ namespace qimera::models {
 
 enum class Precision { Float32, BFloat16 };
 
-/// While alive, autocast to bfloat16 is on for `device` in this thread (for BFloat16; Float32 changes
-/// nothing). Restores the previous state on exit and drops the cached weight casts with the
-/// outermost scope, so a weight updated after the scope is cast afresh next time.
+/// Whether autocast is on for `device` in this thread.
+bool autocast_enabled(c10::DeviceType device);
+
+/// While alive, `device` computes in `precision` in this thread: autocast to bfloat16 on for
+/// BFloat16, off for Float32 (so a float32 network stays float32 even inside a bfloat16 scope).
+/// Restores the previous state on exit and drops the cached weight casts with the outermost
+/// bfloat16 scope, so a weight updated after the scope is cast afresh next time.
 class AutocastScope {
  public:
   AutocastScope(Precision precision, c10::DeviceType device);
@@ -22,7 +26,7 @@ class AutocastScope {
   AutocastScope& operator=(const AutocastScope&) = delete;
 
  private:
-  bool active_ = false;
+  bool reduced_ = false;
   bool was_enabled_ = false;
   c10::ScalarType previous_dtype_ = c10::ScalarType::Float;
   c10::DeviceType device_;
