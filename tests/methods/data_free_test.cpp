@@ -82,19 +82,25 @@ TEST(DataFree, TeacherIsAccurate) { EXPECT_GE(accuracy(*copy_of_teacher()), 85.0
 // generator learns to match, carry the information. If the generator, its losses, the range
 // observers or the quantized model's training path were broken, the run would not get there.
 // Checked for several seeds: short runs are noisy, and one lucky seed proves little.
+// The short learning run of the tests below: 2 warm-up epochs, then Q at a constant lr 1e-4.
+RunResult learning_run(uint64_t seed, const std::string& precision, const std::filesystem::path& dir) {
+  at::manual_seed(seed);
+  Short s;
+  s.o.compute.precision = precision;
+  s.o.schedule.warmup_epochs = 2;
+  s.o.student.lr_q = 1e-4;
+  s.o.schedule.lr_schedule = LrSchedule{LrSchedule::Kind::Constant, {}, 0.1};
+  auto trainer = s.trainer();
+  auto loader = test_loader();
+  return run(*trainer, s.o.loop, dir, false, &loader);
+}
+
 TEST(DataFree, QimeraClearlyImprovesOverNaiveQuantization) {
   const auto naive = naive_quantize(*teacher(), quant::QuantConfig{}, c10::kCPU, 0);
   const double naive_top1 = accuracy(*naive);
   for (uint64_t seed : {0, 1}) {
-    at::manual_seed(seed);
-    Short s;
-    s.o.schedule.warmup_epochs = 2;
-    s.o.student.lr_q = 1e-4;
-    s.o.schedule.lr_schedule = LrSchedule{LrSchedule::Kind::Constant, {}, 0.1};
-    auto trainer = s.trainer();
     TempDir dir;
-    auto loader = test_loader();
-    const auto result = run(*trainer, s.o.loop, dir.path(), false, &loader);
+    const auto result = learning_run(seed, "fp32", dir.path());
     const double final_top1 = result.final_epoch->test->top1;
     EXPECT_GE(final_top1, naive_top1 + 8.0)
         << "seed " << seed << ": naive " << naive_top1 << "%, after the run " << final_top1 << "%";
@@ -291,16 +297,8 @@ TEST(DataFree, Bf16RunsGAndPInBfloat16AndKeepsQAndTheStateFloat32) {
 TEST(DataFree, Bf16QimeraClearlyImprovesOverNaiveQuantization) {
   const auto naive = naive_quantize(*teacher(), quant::QuantConfig{}, c10::kCPU, 0);
   const double naive_top1 = accuracy(*naive);
-  at::manual_seed(0);
-  Short s;
-  s.o.compute.precision = "bf16";
-  s.o.schedule.warmup_epochs = 2;
-  s.o.student.lr_q = 1e-4;
-  s.o.schedule.lr_schedule = LrSchedule{LrSchedule::Kind::Constant, {}, 0.1};
-  auto trainer = s.trainer();
   TempDir dir;
-  auto loader = test_loader();
-  const auto result = run(*trainer, s.o.loop, dir.path(), false, &loader);
+  const auto result = learning_run(0, "bf16", dir.path());
   EXPECT_GE(result.final_epoch->test->top1, naive_top1 + 8.0) << "naive " << naive_top1;
   EXPECT_LE(result.final_epoch->value("g_bns"), result.history.front().value("g_bns") / 10);
 }
