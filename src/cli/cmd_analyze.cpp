@@ -4,6 +4,7 @@
 #include "common.h"
 #include "qimera/analysis/analyze.h"
 #include "qimera/data/loader.h"
+#include "qimera/data/spread_subset.h"
 #include "qimera/deploy/model_card.h"
 
 #include <fmt/format.h>
@@ -33,7 +34,7 @@ void run_analyze(AnalyzeCliOptions& o) {
     loading.batch_size = o.analysis.pca.per_kind;
     loading.workers = 0;
     loading.device = device;
-    data::BatchLoader loader(data::first_n(open_data(o.data, o.common), o.analysis.pca.per_kind),
+    data::BatchLoader loader(data::spread_subset(open_data(o.data, o.common), o.analysis.pca.per_kind),
                              card.preprocess, loading);
     loader.start_epoch(0);
     const auto batch = loader.next();
@@ -68,7 +69,7 @@ void add_analyze_command(CLI::App& app) {
   cmd->add_option("--model", o.analysis.model,
                   "Teacher model card (default: the one the run recorded)");
   cmd->add_option("--data", o.data,
-                  "Real images for the PCA (e.g. fashion-mnist:test; default: none, synthetic only)");
+                  "Real images for the PCA, --pca-points of them spread evenly over the set (e.g. fashion-mnist:test; default: none, synthetic only)");
   cmd->add_option("--out", o.out, "Output folder (default: RUN_DIR/analysis)");
   cmd->add_option("--grid-per-row", o.analysis.grid.per_row, "Images per grid row")
       ->capture_default_str()->check(CLI::Range(2, 64));

@@ -5,6 +5,7 @@
 #include "qimera/core/json_file.h"
 #include "qimera/core/table.h"
 #include "qimera/data/loader.h"
+#include "qimera/data/spread_subset.h"
 #include "qimera/deploy/int8_engine.h"
 #include "qimera/deploy/lower.h"
 #include "qimera/deploy/model_card.h"
@@ -119,7 +120,7 @@ void run_eval(const EvalOptions& o) {
   const auto device = apply_common_options(o.common);
   require(o.engine == "fp" || device.is_cpu(), "--engine int8 runs on the CPU: add --device cpu");
   auto dataset = open_data(o.data, o.common);
-  if (o.limit > 0) dataset = data::first_n(dataset, o.limit);
+  if (o.limit > 0) dataset = data::spread_subset(dataset, o.limit);
   Table table({"model", "top-1 %", "top-5 %", "images/s"});
   nlohmann::json results = nlohmann::json::array();
   for (auto& candidate : load_candidates(o, device)) {
@@ -174,7 +175,7 @@ void add_eval_command(CLI::App& app) {
   cmd->add_option("--batch-size", o.batch_size, "Evaluation batch size")
       ->capture_default_str()
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 16));
-  cmd->add_option("--limit", o.limit, "Evaluate only the first N images (0: all)")
+  cmd->add_option("--limit", o.limit, "Evaluate N images spread evenly over the data set (every (size/N)-th, so every class of a class-ordered folder counts; 0: all)")
       ->capture_default_str()
       ->check(CLI::Range(int64_t{0}, std::numeric_limits<int64_t>::max()));
   cmd->add_option("--json", o.json, "Also write the results to this JSON file");

@@ -6,6 +6,7 @@
 #include "qimera/core/json_file.h"
 #include "qimera/core/table.h"
 #include "qimera/data/loader.h"
+#include "qimera/data/spread_subset.h"
 #include "qimera/deploy/model_card.h"
 #include "qimera/deploy/quantized_model.h"
 #include "qimera/eval/evaluate.h"
@@ -73,7 +74,7 @@ std::optional<data::BatchLoader> test_loader(const QuantizeOptions& o, const dat
                                              c10::Device device) {
   if (o.test_data.empty() || o.test_data == "none") return std::nullopt;
   auto dataset = open_data(o.test_data, o.common);
-  if (o.test_limit > 0) dataset = data::first_n(dataset, o.test_limit);
+  if (o.test_limit > 0) dataset = data::spread_subset(dataset, o.test_limit);
   data::LoaderOptions loading;
   loading.batch_size = 500;
   loading.workers = o.common.workers;
@@ -259,7 +260,7 @@ void add_quantize_command(CLI::App& app) {
   cmd->add_option("--weights", o.weights, "State dict (.pth/.pt/.safetensors), overrides a card's");
   cmd->add_option("--preset", o.preset, "Named settings of the method (see below)");
   cmd->add_option("--test-data", o.test_data, "Test data to report accuracy on (e.g. fashion-mnist:test)");
-  cmd->add_option("--test-limit", o.test_limit, "Evaluate only the first N test images (0: all)")
+  cmd->add_option("--test-limit", o.test_limit, "Evaluate N test images spread evenly over the test set (every (size/N)-th, so every class of a class-ordered folder counts; 0: all)")
       ->capture_default_str();
   cmd->add_option("--out", o.out, "Run folder")->capture_default_str();
   cmd->add_flag("--resume",

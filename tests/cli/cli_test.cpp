@@ -231,6 +231,28 @@ TEST_F(CliFixture, TrainWritesACardThatEvalUses) {
   EXPECT_NE(qimera_cli("train --data " + data + " --epochs 2 --out " + out + common).code, 0);
 }
 
+// --limit used to take the first N images: on a class-ordered set (an image folder) that is one
+// class, and a model that always answers class 0 scored 100%.
+TEST_F(CliFixture, EvalLimitSamplesEveryClassOfAClassOrderedSet) {
+  const auto labels = at::arange(24, at::kLong).div(8, "floor");  // 8 of class 0, then 1, then 2
+  data::write_idx_images(dir / "sorted-images", at::randint(0, 255, {24, 1, 8, 8}).to(at::kByte));
+  data::write_idx_labels(dir / "sorted-labels", labels);
+  auto model = models::build_model(models::ModelSpec{models::Arch::ResNet20Cifar, 3, 1, 8});
+  {
+    at::NoGradGuard no_grad;
+    auto params = model->named_parameters();
+    params["output.weight"].zero_();
+    params["output.bias"].copy_(at::tensor({10.0f, 0.0f, 0.0f}));
+  }
+  io::write_safetensors(dir / "model.safetensors", io::state_dict_of(*model));  // the card's weights
+  const auto r = qimera_cli("eval --model " + card_path + " --data idx:" +
+                            (dir / "sorted-images").string() + "," + (dir / "sorted-labels").string() +
+                            " --limit 6 --json " + (dir / "limit.json").string() + common);
+  ASSERT_EQ(r.code, 0) << r.output;
+  const auto json = read_json(dir / "limit.json");
+  EXPECT_EQ(json["results"][0]["samples"], 6);
+  EXPECT_NEAR(json["results"][0]["top1"].get<double>(), 100.0 / 3, 1e-6);  // 2 of each class
+}
 
 // The hostile and broken inputs, as a user meets them on the command line.
 TEST_F(CliFixture, NegativeCountsAndFolderOutputsAreRefusedUpFront) {
