@@ -5,7 +5,7 @@
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
-#include <set>
+#include <vector>
 
 namespace qimera::data {
 namespace {
