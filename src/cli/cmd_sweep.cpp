@@ -79,7 +79,7 @@ void add_sweep_command(CLI::App& app) {
       "  settings  optional list of {\"name\", \"args\"}: flags shared by every method (e.g. bit widths)\n"
       "  methods   list of {\"name\", \"args\"}: each method's flags (--method, --preset, ...)\n"
       "  title     optional heading of the table\n"
-      "The sweep sets --seed, --threads, --out and --resume itself. Example: sweeps/fmnist-methods.json");
+      "The sweep sets --seed, --threads, --out and --resume itself. Example: sweeps/fmnist-4w4a.json");
   cmd->add_option("config", o.config, "Sweep file (JSON)")->required()->check(CLI::ExistingFile);
   cmd->add_option("--jobs,-j", o.jobs, "Runs at a time")->capture_default_str()->check(CLI::Range(1, 256));
   cmd->add_option("--threads", o.threads,

@@ -16,7 +16,9 @@
 #include <array>
 #include <cstdio>
 #include <fstream>
+#include <filesystem>
 #include <limits>
+#include <regex>
 #include <sys/wait.h>
 
 namespace qimera {
@@ -87,6 +89,14 @@ TEST(Cli, HelpExplainsEveryCommandAndFlag) {
     EXPECT_THAT(quantize.output, HasSubstr(method));
   }
   EXPECT_NE(qimera_cli("frobnicate").code, 0);
+  // The example sweep file named in the help ships with the project (it once named a file that
+  // had been renamed).
+  const auto sweep = qimera_cli("sweep --help");
+  std::smatch example;
+  ASSERT_TRUE(std::regex_search(sweep.output, example, std::regex("Example: (sweeps/[^ \\n]+)")))
+      << sweep.output;
+  EXPECT_TRUE(std::filesystem::exists(std::filesystem::path(QIMERA_SOURCE_DIR) / example[1].str()))
+      << example[1];
 }
 
 TEST_F(CliFixture, BadInputIsAClearErrorNamingTheFile) {

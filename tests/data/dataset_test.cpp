@@ -81,15 +81,5 @@ TEST(Subset, MapsIndicesAndValidates) {
   EXPECT_THAT([&] { subset(ds, {10}); }, ThrowsMessage<Error>(HasSubstr("index 10")));
 }
 
-TEST(Subset, FirstN) {
-  const auto ds = numbered(10);
-  const auto head = first_n(ds, 4);
-  EXPECT_EQ(head->size(), 4);
-  EXPECT_TRUE(head->get(3).image.eq(3).all().item<bool>());
-  EXPECT_EQ(first_n(ds, 100)->size(), 10);
-  EXPECT_EQ(first_n(ds, 0)->size(), 0);
-  EXPECT_THROW(first_n(ds, -1), Error);
-}
-
 }  // namespace
 }  // namespace qimera::data

@@ -115,14 +115,6 @@ std::shared_ptr<const Dataset> subset(std::shared_ptr<const Dataset> parent,
   return std::make_shared<SubsetDataset>(std::move(parent), std::move(indices));
 }
 
-std::shared_ptr<const Dataset> first_n(std::shared_ptr<const Dataset> parent, int64_t n) {
-  require(parent != nullptr, "first_n of a null data set");
-  require(n >= 0, "cannot take the first {} examples", n);
-  std::vector<int64_t> indices(static_cast<size_t>(std::min(n, parent->size())));
-  for (size_t i = 0; i < indices.size(); ++i) indices[i] = static_cast<int64_t>(i);
-  return subset(std::move(parent), std::move(indices));
-}
-
 std::vector<std::string> numbered_class_names(int64_t count) {
   std::vector<std::string> names;
   for (int64_t i = 0; i < count; ++i) names.push_back(std::to_string(i));

@@ -70,10 +70,6 @@ class TensorDataset : public Dataset {
 std::shared_ptr<const Dataset> subset(std::shared_ptr<const Dataset> parent,
                                       std::vector<int64_t> indices);
 
-/// The first min(n, size) examples, for quick evaluation. Files written by prepare_fashion_mnist
-/// are ordered by hash, not by class, so a prefix of them covers every class.
-std::shared_ptr<const Dataset> first_n(std::shared_ptr<const Dataset> parent, int64_t n);
-
 /// "0", "1", ..., count-1.
 std::vector<std::string> numbered_class_names(int64_t count);
 

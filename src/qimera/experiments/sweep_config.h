@@ -1,6 +1,6 @@
 // A sweep: a grid of ordinary `qimera quantize` runs (methods x settings x seeds) in one output
-// folder, described by a small JSON file. Example (sweeps/fmnist-methods.json):
-//   {"out": "runs/sweeps/fmnist-methods", "seeds": [1, 2, 3],
+// folder, described by a small JSON file. Example (shortened from sweeps/fmnist-4w4a.json):
+//   {"out": "runs/sweeps/fmnist-4w4a", "seeds": [1, 2, 3],
 //    "common": ["--model", "assets/fmnist-resnet20/model.json", "--test-data", "fashion-mnist:test"],
 //    "settings": [{"name": "4w4a", "args": ["--wbits", "4", "--abits", "4"]}],
 //    "methods": [{"name": "gdfq", "args": ["--method", "gdfq", "--preset", "fmnist-short"]}]}
