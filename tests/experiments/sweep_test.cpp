@@ -97,7 +97,7 @@ TEST(SweepConfig, OnlyKeepsTheNamedMethodsInTheFilesOrder) {
 
 // The sweep files in sweeps/ are the recipes of docs/results.md: a typo in one would surface only
 // when its run starts, possibly hours into a sweep.
-TEST(SweepConfig, EveryShippedSweepFileParsesAndItsModelAndFoldersExist) {
+TEST(SweepConfig, EveryShippedSweepFileParsesNamesAModelThatExistsAndWritesUnderRuns) {
   const fs::path root = QIMERA_SOURCE_DIR;
   int files = 0;
   for (const auto& entry : fs::directory_iterator(root / "sweeps")) {
