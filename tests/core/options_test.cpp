@@ -48,14 +48,7 @@ struct Example {
   }
 };
 
-std::string error_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "no error";
-}
+using qimera::testing::error_of;
 
 TEST(Options, FlagsAreNamesWithDashes) {
   EXPECT_EQ(flag_of("lr_q"), "--lr-q");

@@ -36,15 +36,7 @@ std::vector<std::string> folder_entries(const fs::path& folder) {
   return names;
 }
 
-std::string error_of(const std::function<void()>& action) {
-  try {
-    action();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "no qimera::Error";
-  return "";
-}
+using qimera::testing::error_of;
 
 // ---- Files that are not regular files ----------------------------------------------------------
 

@@ -55,10 +55,7 @@ TEST(DatasetSpec, ErrorsExplainTheForms) {
   }
 }
 
-std::string be32(uint32_t v) {
-  return {static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8),
-          static_cast<char>(v)};
-}
+using qimera::testing::be32;
 
 TEST(DatasetSpec, OpensEachKind) {
   TempDir dir;

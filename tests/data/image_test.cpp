@@ -22,10 +22,7 @@ using ::testing::ThrowsMessage;
 // A minimal PNG writer (stored, uncompressed deflate blocks), independent of libpng, so that the
 // decoder is checked against the format rather than against its own library.
 
-std::string be32(uint32_t v) {
-  return {static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8),
-          static_cast<char>(v)};
-}
+using qimera::testing::be32;
 
 uint32_t crc32(const std::string& data) {
   uint32_t crc = 0xffffffffu;
@@ -210,11 +207,7 @@ std::string tagged_png(int tag) {
 
 // ---- Sizes a file claims (the hostile images) -------------------------------------------
 
-long peak_rss_kb() {
-  rusage usage{};
-  ::getrusage(RUSAGE_SELF, &usage);
-  return usage.ru_maxrss;
-}
+using qimera::testing::peak_rss_kb;
 
 /// A PNG header that claims `width` x `height` 8-bit grey pixels, with a token IDAT.
 std::string claiming_png(uint32_t width, uint32_t height) {

@@ -21,7 +21,7 @@ using ::testing::HasSubstr;
 using ::testing::ThrowsMessage;
 
 /// N images [1,2,3] whose pixels all hold their own index (N <= 256), labelled index % 7.
-std::shared_ptr<TensorDataset> numbered(int64_t n) {
+std::shared_ptr<TensorDataset> numbered_mod7(int64_t n) {
   auto images = at::arange(n, at::kLong).to(at::kByte).view({n, 1, 1, 1}).expand({n, 1, 2, 3});
   return std::make_shared<TensorDataset>(images.contiguous(), at::arange(n, at::kLong) % 7, 7,
                                          "numbered");
@@ -78,7 +78,7 @@ std::vector<int64_t> flat(const std::vector<std::vector<int64_t>>& batches) {
 }
 
 TEST(BatchLoader, EverySampleOncePerEpoch) {
-  BatchLoader loader(numbered(103), preprocess_preset("none"), options(10, true));
+  BatchLoader loader(numbered_mod7(103), preprocess_preset("none"), options(10, true));
   EXPECT_EQ(loader.batches_per_epoch(), 11);
   EXPECT_EQ(loader.samples_per_epoch(), 103);
   const auto batches = epoch_indices(loader, 0);
@@ -94,7 +94,7 @@ TEST(BatchLoader, EverySampleOncePerEpoch) {
 }
 
 TEST(BatchLoader, BatchContents) {
-  BatchLoader loader(numbered(5), preprocess_preset("none"), options(4, false));
+  BatchLoader loader(numbered_mod7(5), preprocess_preset("none"), options(4, false));
   auto batch = loader.next();  // starts epoch 0 by itself
   ASSERT_TRUE(batch.has_value());
   EXPECT_EQ(batch->images.scalar_type(), at::kFloat);
@@ -108,8 +108,8 @@ TEST(BatchLoader, BatchContents) {
 }
 
 TEST(BatchLoader, OrderIsAFunctionOfSeedAndEpoch) {
-  BatchLoader a(numbered(50), preprocess_preset("none"), options(8, true, 3));
-  BatchLoader b(numbered(50), preprocess_preset("none"), options(8, true, 0));
+  BatchLoader a(numbered_mod7(50), preprocess_preset("none"), options(8, true, 3));
+  BatchLoader b(numbered_mod7(50), preprocess_preset("none"), options(8, true, 0));
   const auto a3 = epoch_indices(a, 3);
   epoch_indices(b, 0);
   epoch_indices(b, 1);
@@ -117,9 +117,9 @@ TEST(BatchLoader, OrderIsAFunctionOfSeedAndEpoch) {
   EXPECT_NE(epoch_indices(a, 4), a3);
   auto other_seed = options(8, true);
   other_seed.seed = 18;
-  BatchLoader c(numbered(50), preprocess_preset("none"), other_seed);
+  BatchLoader c(numbered_mod7(50), preprocess_preset("none"), other_seed);
   EXPECT_NE(epoch_indices(c, 3), a3);
-  BatchLoader sequential(numbered(50), preprocess_preset("none"), options(8, false));
+  BatchLoader sequential(numbered_mod7(50), preprocess_preset("none"), options(8, false));
   std::vector<int64_t> identity(50);
   std::iota(identity.begin(), identity.end(), 0);
   EXPECT_EQ(flat(epoch_indices(sequential, 5)), identity);
@@ -138,7 +138,7 @@ TEST(BatchLoader, RandomPermutationIsStable) {
 TEST(BatchLoader, DropLast) {
   auto o = options(10, true);
   o.drop_last = true;
-  BatchLoader loader(numbered(103), preprocess_preset("none"), o);
+  BatchLoader loader(numbered_mod7(103), preprocess_preset("none"), o);
   EXPECT_EQ(loader.batches_per_epoch(), 10);
   EXPECT_EQ(loader.samples_per_epoch(), 100);
   const auto batches = epoch_indices(loader, 2);
@@ -209,8 +209,8 @@ TEST(BatchLoader, GreyToRgbOnBothPaths) {
   p.resize = 0;
   p.center_crop = 0;
   p.grey_to_rgb = true;
-  BatchLoader fast(numbered(9), p, options(4, false));
-  BatchLoader slow(std::make_shared<PerSample>(numbered(9)), p, options(4, false));
+  BatchLoader fast(numbered_mod7(9), p, options(4, false));
+  BatchLoader slow(std::make_shared<PerSample>(numbered_mod7(9)), p, options(4, false));
   const auto a = epoch_tensors(fast, 0), b = epoch_tensors(slow, 0);
   expect_same(a, b);
   EXPECT_EQ(a[0].size(1), 3);
@@ -243,7 +243,7 @@ TEST(BatchLoader, ImagesOfDifferentSizesNeedGeometry) {
 
 TEST(BatchLoader, WorkerErrorsReachTheConsumerInOrder) {
   for (const int workers : {0, 1, 3}) {
-    BatchLoader loader(std::make_shared<PerSample>(numbered(100), 37), preprocess_preset("none"),
+    BatchLoader loader(std::make_shared<PerSample>(numbered_mod7(100), 37), preprocess_preset("none"),
                        options(10, false, workers));
     for (int i = 0; i < 3; ++i) ASSERT_TRUE(loader.next().has_value()) << workers;
     EXPECT_THAT([&] { loader.next(); },
@@ -257,7 +257,7 @@ TEST(BatchLoader, WorkerErrorsReachTheConsumerInOrder) {
 TEST(BatchLoader, StoppingMidEpochDoesNotHang) {
   const auto start = std::chrono::steady_clock::now();
   {
-    auto slow = std::make_shared<PerSample>(numbered(200), -1, std::chrono::milliseconds(2));
+    auto slow = std::make_shared<PerSample>(numbered_mod7(200), -1, std::chrono::milliseconds(2));
     BatchLoader loader(slow, preprocess_preset("none"), options(10, true, 4));
     ASSERT_TRUE(loader.next().has_value());
     loader.start_epoch(1);  // abandons epoch 0 with batches in flight
@@ -269,14 +269,14 @@ TEST(BatchLoader, StoppingMidEpochDoesNotHang) {
 }
 
 TEST(BatchLoader, ValidatesOptions) {
-  EXPECT_THROW(BatchLoader(numbered(5), preprocess_preset("none"), options(0, false)), Error);
+  EXPECT_THROW(BatchLoader(numbered_mod7(5), preprocess_preset("none"), options(0, false)), Error);
   auto o = options(2, false);
   o.prefetch = 0;
-  EXPECT_THROW(BatchLoader(numbered(5), preprocess_preset("none"), o), Error);
+  EXPECT_THROW(BatchLoader(numbered_mod7(5), preprocess_preset("none"), o), Error);
   Preprocess bad = preprocess_preset("none");
   bad.std = {};
-  EXPECT_THROW(BatchLoader(numbered(5), bad, options(2, false)), Error);
-  BatchLoader empty(numbered(0), preprocess_preset("none"), options(2, true));
+  EXPECT_THROW(BatchLoader(numbered_mod7(5), bad, options(2, false)), Error);
+  BatchLoader empty(numbered_mod7(0), preprocess_preset("none"), options(2, true));
   EXPECT_EQ(empty.batches_per_epoch(), 0);
   EXPECT_FALSE(empty.next().has_value());
 }

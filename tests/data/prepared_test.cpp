@@ -212,10 +212,7 @@ TEST(FashionMnist, PackageErrors) {
               ThrowsMessage<Error>(AllOf(HasSubstr("1.json"), HasSubstr("JSON"))));
 }
 
-std::string be32(uint32_t v) {
-  return {static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8),
-          static_cast<char>(v)};
-}
+using qimera::testing::be32;
 
 void write_mnist_split(const fs::path& folder, const std::string& prefix, uint32_t n,
                        const std::string& labels) {

@@ -21,16 +21,9 @@ using ::testing::AllOf;
 using ::testing::HasSubstr;
 using ::testing::ThrowsMessage;
 
-std::string be32(uint32_t v) {
-  return {static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8),
-          static_cast<char>(v)};
-}
+using qimera::testing::be32;
 
-long peak_rss_kb() {
-  rusage usage{};
-  ::getrusage(RUSAGE_SELF, &usage);
-  return usage.ru_maxrss;
-}
+using qimera::testing::peak_rss_kb;
 
 TEST(IdxRobustness, ZeroSizedImagesAreAnError) {
   TempDir dir;

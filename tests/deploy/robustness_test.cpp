@@ -25,15 +25,7 @@ using ::testing::AllOf;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-std::string error_of(const std::function<void()>& action) {
-  try {
-    action();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "no qimera::Error";
-  return "";
-}
+using qimera::testing::error_of;
 
 const models::ModelSpec kSpec{models::Arch::ResNet20Cifar, 3, 1, 8};
 

@@ -34,13 +34,6 @@ LatentBatch superposed(std::vector<int64_t> labels, int64_t k, const at::Tensor&
   return b;
 }
 
-SuperpositionOptions se(int64_t k, double p) {
-  SuperpositionOptions options;
-  options.k = k;
-  options.p = p;
-  return options;
-}
-
 at::Tensor param(torch::nn::Module& m, const std::string& name) {
   return m.named_parameters()[name];
 }
@@ -187,7 +180,8 @@ TEST(Generator, OutputShapes) {
     Generator g(c.options);
     const auto& o = c.options;
     for (double p : {0.0, 1.0}) {
-      const auto batch = sample_latents(5, o.num_classes, o.latent_dim, se(3, p), at::kCPU);
+      const auto batch = sample_latents(5, o.num_classes, o.latent_dim, SuperpositionOptions{3, p},
+                                        at::kCPU);
       ASSERT_EQ(batch.superposed(), p == 1.0);
       EXPECT_EQ(g->embed(batch).sizes(), (at::IntArrayRef{5, o.input_width()}));
       const auto images = g->forward(batch);
@@ -250,7 +244,8 @@ void expect_gradients(Generator& g, bool embeddings_frozen) {
   for (double p : {0.0, 1.0}) {
     SCOPED_TRACE(p);
     g->zero_grad();
-    const auto batch = sample_latents(6, o.num_classes, o.latent_dim, se(2, p), at::kCPU);
+    const auto batch = sample_latents(6, o.num_classes, o.latent_dim, SuperpositionOptions{2, p},
+                                      at::kCPU);
     const auto images = g->forward(batch);
     // A random projection: the sum of a BN output would have no gradient at all.
     (images * at::randn(images.sizes())).sum().backward();

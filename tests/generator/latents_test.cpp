@@ -16,24 +16,18 @@ namespace qimera::generator {
 namespace {
 using ::testing::HasSubstr;
 
-SuperpositionOptions se(int64_t k, double p) {
-  SuperpositionOptions options;
-  options.k = k;
-  options.p = p;
-  return options;
-}
-
 TEST(SuperpositionOptions, Validates) {
-  EXPECT_NO_THROW(se(2, 0.4).validate());
-  EXPECT_NO_THROW(se(1, 1.0).validate());
-  EXPECT_NO_THROW(se(0, 0.0).validate());  // k is irrelevant while superposition is off
-  EXPECT_THROW(se(0, 0.4).validate(), Error);
-  EXPECT_THROW(se(-3, 0.7).validate(), Error);
-  EXPECT_THROW(se(2, -0.1).validate(), Error);
-  EXPECT_THROW(se(2, 1.5).validate(), Error);
-  EXPECT_THROW(se(2, std::nan("")).validate(), Error);
+  EXPECT_NO_THROW((SuperpositionOptions{2, 0.4}.validate()));
+  EXPECT_NO_THROW((SuperpositionOptions{1, 1.0}.validate()));
+  // k is irrelevant while superposition is off:
+  EXPECT_NO_THROW((SuperpositionOptions{0, 0.0}.validate()));
+  EXPECT_THROW((SuperpositionOptions{0, 0.4}.validate()), Error);
+  EXPECT_THROW((SuperpositionOptions{-3, 0.7}.validate()), Error);
+  EXPECT_THROW((SuperpositionOptions{2, -0.1}.validate()), Error);
+  EXPECT_THROW((SuperpositionOptions{2, 1.5}.validate()), Error);
+  EXPECT_THROW((SuperpositionOptions{2, std::nan("")}.validate()), Error);
   try {
-    se(2, 1.5).validate();
+    SuperpositionOptions{2, 1.5}.validate();
     FAIL();
   } catch (const Error& e) {
     EXPECT_THAT(e.what(), HasSubstr("[0, 1]"));
@@ -41,7 +35,7 @@ TEST(SuperpositionOptions, Validates) {
 }
 
 TEST(SuperpositionOptions, JsonRoundTrip) {
-  const auto json = se(10, 0.7).to_json();
+  const auto json = SuperpositionOptions{10, 0.7}.to_json();
   const auto back = SuperpositionOptions::from_json(json);
   EXPECT_EQ(back.k, 10);
   EXPECT_DOUBLE_EQ(back.p, 0.7);
@@ -79,7 +73,7 @@ TEST(SoftTargets, RejectsInconsistentInputs) {
 
 TEST(SampleLatents, OrdinaryBatch) {
   torch::manual_seed(1);
-  const auto b = sample_latents(64, 10, 16, se(3, 0.0), at::kCPU);
+  const auto b = sample_latents(64, 10, 16, SuperpositionOptions{3, 0.0}, at::kCPU);
   EXPECT_FALSE(b.superposed());
   EXPECT_EQ(b.k(), 1);
   EXPECT_EQ(b.labels.sizes(), (at::IntArrayRef{64}));
@@ -93,7 +87,7 @@ TEST(SampleLatents, OrdinaryBatch) {
 
 TEST(SampleLatents, SuperposedBatch) {
   torch::manual_seed(2);
-  const auto b = sample_latents(64, 5, 16, se(4, 1.0), at::kCPU);
+  const auto b = sample_latents(64, 5, 16, SuperpositionOptions{4, 1.0}, at::kCPU);
   ASSERT_TRUE(b.superposed());
   EXPECT_EQ(b.k(), 4);
   EXPECT_EQ(b.batch_size(), 64);
@@ -119,7 +113,7 @@ TEST(SampleLatents, SuperposedBatch) {
 
 TEST(SampleLatents, NoiseIsStandardNormal) {
   torch::manual_seed(3);
-  const auto b = sample_latents(512, 10, 64, se(2, 0.0), at::kCPU);
+  const auto b = sample_latents(512, 10, 64, SuperpositionOptions{2, 0.0}, at::kCPU);
   // 32768 draws: the mean's standard error is 0.0055.
   EXPECT_NEAR(b.noise.mean().item<double>(), 0.0, 0.03);
   EXPECT_NEAR(b.noise.std().item<double>(), 1.0, 0.03);
@@ -131,7 +125,7 @@ TEST(SampleLatents, NoiseIsStandardNormal) {
 int count_superposed(int draws, double p) {
   int superposed = 0;
   for (int i = 0; i < draws; ++i) {
-    superposed += sample_latents(1, 10, 2, se(2, p), at::kCPU).superposed() ? 1 : 0;
+    superposed += sample_latents(1, 10, 2, SuperpositionOptions{2, p}, at::kCPU).superposed() ? 1 : 0;
   }
   return superposed;
 }
@@ -150,7 +144,7 @@ TEST(SampleLatents, DeterministicUnderManualSeed) {
   auto draw = [] {
     torch::manual_seed(42);
     std::vector<LatentBatch> batches;
-    for (int i = 0; i < 6; ++i) batches.push_back(sample_latents(8, 10, 4, se(3, 0.5), at::kCPU));
+    for (int i = 0; i < 6; ++i) batches.push_back(sample_latents(8, 10, 4, SuperpositionOptions{3, 0.5}, at::kCPU));
     return batches;
   };
   const auto a = draw();
@@ -169,20 +163,20 @@ TEST(SampleLatents, DeterministicUnderManualSeed) {
   EXPECT_GT(superposed, 0);  // the seed gives both kinds (a change of the draw order shows here)
   EXPECT_LT(superposed, 6);
   torch::manual_seed(43);
-  EXPECT_FALSE(at::equal(sample_latents(8, 10, 4, se(3, 0.0), at::kCPU).noise, a[0].noise));
+  EXPECT_FALSE(at::equal(sample_latents(8, 10, 4, SuperpositionOptions{3, 0.0}, at::kCPU).noise, a[0].noise));
 }
 
 TEST(SampleLatents, RejectsBadSizes) {
-  EXPECT_THROW(sample_latents(0, 10, 4, se(2, 0.0), at::kCPU), Error);
-  EXPECT_THROW(sample_latents(4, 0, 4, se(2, 0.0), at::kCPU), Error);
-  EXPECT_THROW(sample_latents(4, 10, 0, se(2, 0.0), at::kCPU), Error);
-  EXPECT_THROW(sample_latents(4, 10, 4, se(0, 0.5), at::kCPU), Error);
+  EXPECT_THROW(sample_latents(0, 10, 4, SuperpositionOptions{2, 0.0}, at::kCPU), Error);
+  EXPECT_THROW(sample_latents(4, 0, 4, SuperpositionOptions{2, 0.0}, at::kCPU), Error);
+  EXPECT_THROW(sample_latents(4, 10, 0, SuperpositionOptions{2, 0.0}, at::kCPU), Error);
+  EXPECT_THROW(sample_latents(4, 10, 4, SuperpositionOptions{0, 0.5}, at::kCPU), Error);
 }
 
 TEST(LatentBatch, MovesEveryTensor) {
-  const auto b = sample_latents(4, 10, 4, se(2, 1.0), at::kCPU).to(at::kCPU);
+  const auto b = sample_latents(4, 10, 4, SuperpositionOptions{2, 1.0}, at::kCPU).to(at::kCPU);
   EXPECT_TRUE(b.labels.defined() && b.noise.defined() && b.mix.defined() && b.targets.defined());
-  const auto o = sample_latents(4, 10, 4, se(2, 0.0), at::kCPU).to(at::kCPU);
+  const auto o = sample_latents(4, 10, 4, SuperpositionOptions{2, 0.0}, at::kCPU).to(at::kCPU);
   EXPECT_FALSE(o.mix.defined());
 }
 

@@ -107,21 +107,11 @@ std::string floats(int n) {
   return bytes;
 }
 
-std::string error_reading(const fs::path& path) {
-  try {
-    read_state_dict(path);
-  } catch (const Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "no error for " << path;
-  return "";
+std::string state_dict_error(const fs::path& path) {
+  return testing::error_of([&] { read_state_dict(path); });
 }
 
-long peak_rss_kb() {
-  rusage usage{};
-  ::getrusage(RUSAGE_SELF, &usage);
-  return usage.ru_maxrss;
-}
+using qimera::testing::peak_rss_kb;
 
 TEST(ZipRobustness, TheCraftedArchiveReadsWhenHonest) {
   testing::TempDir dir;
@@ -145,7 +135,7 @@ TEST(ZipRobustness, ARecordDeclaringMoreThanItsStorageIsRefusedBeforeInflating) 
   bomb.size = uint64_t{1} << 30;
   testing::write_bytes(dir / "bomb.pt", zip({stored("archive/data.pkl", one_tensor_pickle(6)), bomb}));
   const long before = peak_rss_kb();
-  EXPECT_THAT(error_reading(dir / "bomb.pt"),
+  EXPECT_THAT(state_dict_error(dir / "bomb.pt"),
               AllOf(HasSubstr("bomb.pt"), HasSubstr("record data/0 has 1073741824 bytes"),
                     HasSubstr("6 x Float")));
   EXPECT_LT(peak_rss_kb() - before, 200 * 1024);
@@ -158,7 +148,7 @@ TEST(ZipRobustness, AHugePickleIsRefusedBeforeInflating) {
   pickle.method = 8;  // "compressed": 4 MB that would inflate to 3 GB
   pickle.size = uint64_t{3} << 30;
   testing::write_bytes(dir / "pkl.pt", zip({pickle}));
-  EXPECT_THAT(error_reading(dir / "pkl.pt"),
+  EXPECT_THAT(state_dict_error(dir / "pkl.pt"),
               AllOf(HasSubstr("pkl.pt"), HasSubstr("data.pkl declares 3221225472 bytes")));
 }
 
@@ -167,7 +157,7 @@ TEST(ZipRobustness, ImpossibleRatiosOverlapsAndLiesAreRefused) {
   Entry ratio = deflated("archive/data/0", floats(6));
   ratio.size = 0xf0000000u;
   testing::write_bytes(dir / "ratio.pt", zip({stored("archive/data.pkl", one_tensor_pickle(6)), ratio}));
-  EXPECT_THAT(error_reading(dir / "ratio.pt"), HasSubstr("more than deflate can produce"));
+  EXPECT_THAT(state_dict_error(dir / "ratio.pt"), HasSubstr("more than deflate can produce"));
 
   // A record whose bytes hold another record's header and data: the overlapping zip bomb, where
   // every entry inflates the same compressed bytes again.
@@ -180,26 +170,26 @@ TEST(ZipRobustness, ImpossibleRatiosOverlapsAndLiesAreRefused) {
   nested.directory_only = true;
   nested.header_at = 30 + static_cast<int64_t>(outer.name.size());
   testing::write_bytes(dir / "overlap.pt", zip({outer, nested}));
-  EXPECT_THAT(error_reading(dir / "overlap.pt"), AllOf(HasSubstr("overlap.pt"), HasSubstr("overlap")));
+  EXPECT_THAT(state_dict_error(dir / "overlap.pt"), AllOf(HasSubstr("overlap.pt"), HasSubstr("overlap")));
   testing::write_bytes(dir / "twice.pt", zip({stored("archive/data.pkl", one_tensor_pickle(6)),
                                               stored("archive/data/0", floats(6)),
                                               stored("archive/data/0", floats(6))}));
-  EXPECT_THAT(error_reading(dir / "twice.pt"), HasSubstr("twice"));
+  EXPECT_THAT(state_dict_error(dir / "twice.pt"), HasSubstr("twice"));
 
   Entry longer = deflated("archive/data/0", floats(12));
   longer.size = 24;  // inflates to 48 bytes
   testing::write_bytes(dir / "longer.pt", zip({stored("archive/data.pkl", one_tensor_pickle(6)), longer}));
-  EXPECT_THAT(error_reading(dir / "longer.pt"), HasSubstr("does not end after its declared 24 bytes"));
+  EXPECT_THAT(state_dict_error(dir / "longer.pt"), HasSubstr("does not end after its declared 24 bytes"));
 
   Entry damaged = stored("archive/data/0", floats(6));
   damaged.data[5] ^= 1;
   testing::write_bytes(dir / "crc.pt", zip({stored("archive/data.pkl", one_tensor_pickle(6)), damaged}));
-  EXPECT_THAT(error_reading(dir / "crc.pt"), AllOf(HasSubstr("crc.pt"), HasSubstr("CRC-32")));
+  EXPECT_THAT(state_dict_error(dir / "crc.pt"), AllOf(HasSubstr("crc.pt"), HasSubstr("CRC-32")));
 
   Entry past_end = stored("archive/data/0", floats(6));
   past_end.header_at = 1 << 30;
   testing::write_bytes(dir / "far.pt", zip({stored("archive/data.pkl", one_tensor_pickle(6)), past_end}));
-  EXPECT_THAT(error_reading(dir / "far.pt"), HasSubstr("past the end"));
+  EXPECT_THAT(state_dict_error(dir / "far.pt"), HasSubstr("past the end"));
 }
 
 TEST(ZipRobustness, TheLibTorchWriterOutputStillReads) {
@@ -219,8 +209,8 @@ TEST(WeightFiles, FifosAndDevicesAreRefusedAtOnce) {
   testing::TempDir dir;
   ASSERT_EQ(::mkfifo((dir / "w.fifo").c_str(), 0600), 0);
   const auto start = std::chrono::steady_clock::now();
-  EXPECT_THAT(error_reading(dir / "w.fifo"), HasSubstr("FIFO"));
-  EXPECT_THAT(error_reading("/dev/zero"), HasSubstr("character device"));
+  EXPECT_THAT(state_dict_error(dir / "w.fifo"), HasSubstr("FIFO"));
+  EXPECT_THAT(state_dict_error("/dev/zero"), HasSubstr("character device"));
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
 }
 
@@ -228,7 +218,7 @@ TEST(WeightFiles, ADeeplyNestedSafetensorsHeaderIsAnError) {
   testing::TempDir dir;
   const std::string header = "{\"w\": " + std::string(200000, '[') + std::string(200000, ']') + "}";
   testing::write_bytes(dir / "deep.safetensors", le(header.size(), 8) + header);
-  EXPECT_THAT(error_reading(dir / "deep.safetensors"),
+  EXPECT_THAT(state_dict_error(dir / "deep.safetensors"),
               AllOf(HasSubstr("deep.safetensors"), HasSubstr("nested")));
 }
 

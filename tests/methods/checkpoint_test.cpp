@@ -58,15 +58,7 @@ void expect_equal(const std::vector<at::Tensor>& a, const std::vector<at::Tensor
   for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(at::equal(a[i], b[i])) << "tensor " << i;
 }
 
-std::string error_of(const std::function<void()>& action) {
-  try {
-    action();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "no qimera::Error";
-  return "";
-}
+using qimera::testing::error_of;
 
 // Trains, checkpoints, trains on (the reference); then a fresh process-like start from other
 // weights loads the checkpoint and must train on to exactly the same bits.

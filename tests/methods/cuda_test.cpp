@@ -12,20 +12,20 @@ namespace {
 
 TEST(Cuda, DataFreeRunResumesOnTheGpu) {
   QIMERA_REQUIRE_CUDA();
-  auto teacher = models::clone_model(*testing::trained_tiny_teacher(10, 16));
+  auto teacher = models::clone_model(*support::trained_tiny_teacher(10, 16));
   teacher->to(c10::kCUDA);
   const nlohmann::json options{{"epochs", 3},        {"iterations", 10},    {"batch_size", 32},
                                {"warmup_epochs", 1}, {"observe_epochs", 1}, {"lr_q", 1e-4}};
   data::LoaderOptions loading;
   loading.batch_size = 200;
   loading.device = c10::kCUDA;
-  data::BatchLoader test(testing::pattern_dataset(10, 100, 16, 99), testing::pattern_preprocess(), loading);
+  data::BatchLoader test(support::pattern_dataset(10, 100, 16, 99), support::pattern_preprocess(), loading);
   qimera::testing::TempDir dir;
   auto first = options;
   first["epochs"] = 2;
-  testing::run_method_named("qimera", first, models::clone_model(*teacher), dir.path(), &test, false,
+  support::run_method_named("qimera", first, models::clone_model(*teacher), dir.path(), &test, false,
                             c10::kCUDA);
-  const auto outcome = testing::run_method_named("qimera", options, models::clone_model(*teacher),
+  const auto outcome = support::run_method_named("qimera", options, models::clone_model(*teacher),
                                                  dir.path(), &test, true, c10::kCUDA);
   const auto& result = *outcome.run;
   ASSERT_EQ(result.history.size(), 3u);

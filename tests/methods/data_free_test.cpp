@@ -23,24 +23,13 @@ namespace {
 
 using generator::GeneratorArch;
 using qimera::testing::TempDir;
-constexpr int64_t kClasses = 10;
-constexpr int64_t kSize = 16;
+using support::kClasses;
+using support::kSize;
+using support::teacher;
 
-const models::Classifier& teacher() {
-  static const auto model = testing::trained_tiny_teacher(kClasses, kSize);
-  return model;
-}
-
-data::BatchLoader test_loader() {
-  data::LoaderOptions o;
-  o.batch_size = 200;
-  o.workers = 0;
-  return data::BatchLoader(testing::pattern_dataset(kClasses, 100, kSize, 99),
-                           testing::pattern_preprocess(), o);
-}
 
 double accuracy(models::ClassifierImpl& model) {
-  auto loader = test_loader();
+  auto loader = support::pattern_test_loader(100, 200);
   return eval::evaluate_model(model, loader).top1;
 }
 
@@ -91,7 +80,7 @@ RunResult learning_run(uint64_t seed, const std::string& precision, const std::f
   s.o.student.lr_q = 1e-4;
   s.o.schedule.lr_schedule = LrSchedule{LrSchedule::Kind::Constant, {}, 0.1};
   auto trainer = s.trainer();
-  auto loader = test_loader();
+  auto loader = support::pattern_test_loader(100, 200);
   return run(*trainer, s.o.loop, dir, false, &loader);
 }
 

@@ -13,24 +13,24 @@ namespace {
 
 const nlohmann::json& fixture_losses() { return testing::parity()["losses"]; }
 
-at::Tensor student() { return testing::sine_tensor({4, 10}, 0.3, 0.007, 5.0); }
+at::Tensor student_logits() { return testing::sine_tensor({4, 10}, 0.3, 0.007, 5.0); }
 
-at::Tensor teacher() {
+at::Tensor teacher_logits() {
   auto j = at::arange(40, at::kDouble);
   return (4 * at::cos(0.9 * j)).to(at::kFloat).reshape({4, 10});
 }
 
 TEST(Losses, SoftCrossEntropyMatchesPyTorch) {
   const auto targets = testing::json_tensor(fixture_losses()["soft_targets"]);
-  EXPECT_NEAR(soft_cross_entropy(student(), targets).item<double>(),
+  EXPECT_NEAR(soft_cross_entropy(student_logits(), targets).item<double>(),
               fixture_losses()["ce_soft"].get<double>(), 1e-5);
 }
 
 TEST(Losses, KnowledgeDistillationMatchesPyTorch) {
-  EXPECT_NEAR(kd_loss(student(), teacher(), 20.0, 1.0).item<double>(),
+  EXPECT_NEAR(kd_loss(student_logits(), teacher_logits(), 20.0, 1.0).item<double>(),
               fixture_losses()["kd_T20_alpha1_elementmean_times_T2"].get<double>(), 1e-5);
   const auto targets = testing::json_tensor(fixture_losses()["soft_targets"]);
-  EXPECT_NEAR((kd_loss(student(), teacher(), 20.0, 1.0) + soft_cross_entropy(student(), targets))
+  EXPECT_NEAR((kd_loss(student_logits(), teacher_logits(), 20.0, 1.0) + soft_cross_entropy(student_logits(), targets))
                   .item<double>(),
               fixture_losses()["kd_plus_ce_soft (L_Q)"].get<double>(), 1e-5);
 }

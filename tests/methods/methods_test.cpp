@@ -23,24 +23,13 @@ namespace qimera::methods {
 namespace {
 
 using qimera::testing::TempDir;
-constexpr int64_t kClasses = 10;
-constexpr int64_t kSize = 16;
+using support::kClasses;
+using support::kSize;
+using support::teacher;
 
-const models::Classifier& teacher() {
-  static const auto model = testing::trained_tiny_teacher(kClasses, kSize);
-  return model;
-}
-
-data::BatchLoader test_loader() {
-  data::LoaderOptions o;
-  o.batch_size = 250;
-  o.workers = 0;
-  return data::BatchLoader(testing::pattern_dataset(kClasses, 50, kSize, 99),
-                           testing::pattern_preprocess(), o);
-}
 
 double top1(models::ClassifierImpl& model) {
-  auto loader = test_loader();
+  auto loader = support::pattern_test_loader(50, 250);
   return eval::evaluate_model(model, loader).top1;
 }
 
@@ -75,8 +64,8 @@ double run_case(const Case& c, uint64_t seed) {
   const double start = cpu_seconds();
   at::manual_seed(seed);
   TempDir dir;
-  auto loader = test_loader();
-  const auto outcome = testing::run_method_named(c.method, c.options, models::clone_model(*teacher()),
+  auto loader = support::pattern_test_loader(50, 250);
+  const auto outcome = support::run_method_named(c.method, c.options, models::clone_model(*teacher()),
                                                  dir.path(), &loader);
   const double result = outcome.rows.back().test->top1;
   if (std::getenv("QIMERA_PRINT_BANDS")) {
@@ -132,19 +121,19 @@ TEST(Methods, QimeraZaq) { expect_in_band({"qimera-zaq", tiny_zaq(), -12}); }
 
 TEST(Methods, GdfqWithRealSamples) {
   // Table 1's hook: 40 real training images join Q's batches, two at a time.
-  const auto real = testing::pattern_dataset(kClasses, 4, kSize, 5);
+  const auto real = support::pattern_dataset(kClasses, 4, kSize, 5);
   data::LoaderOptions o;
   o.batch_size = 40;
   o.workers = 0;
-  data::BatchLoader loader(real, testing::pattern_preprocess(), o);
+  data::BatchLoader loader(real, support::pattern_preprocess(), o);
   const auto batch = loader.next();
   TempDir files;
   io::write_safetensors(files / "real.safetensors", {{"images", batch->images}, {"labels", batch->labels}});
   auto options = tiny_schedule();
   options["real_samples"] = (files / "real.safetensors").string();
   TempDir run;
-  auto test = test_loader();
-  const auto outcome = testing::run_method_named("gdfq", options, models::clone_model(*teacher()), run.path(), &test);
+  auto test = support::pattern_test_loader(50, 250);
+  const auto outcome = support::run_method_named("gdfq", options, models::clone_model(*teacher()), run.path(), &test);
   const auto parts = read_json(run / "parts.json");
   EXPECT_EQ(parts["real_images"], 40);
   EXPECT_EQ(parts["real_per_batch"], 2);  // 40 images over 20 iterations
@@ -154,7 +143,7 @@ TEST(Methods, GdfqWithRealSamples) {
   options["real_samples"] = (files / "bad.safetensors").string();
   TempDir bad;
   try {
-    testing::run_method_named("gdfq", options, models::clone_model(*teacher()), bad.path(), nullptr);
+    support::run_method_named("gdfq", options, models::clone_model(*teacher()), bad.path(), nullptr);
     FAIL() << "a mismatched real-sample file was accepted";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("bad.safetensors"), std::string::npos) << e.what();

@@ -17,14 +17,7 @@ Describe describe_of(Method& m) {
   return [&m](OptionVisitor& v) { m.describe(v); };
 }
 
-std::string error_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "no error";
-}
+using qimera::testing::error_of;
 
 TEST(Registry, ListsThePapersMethodsInTableOrder) {
   std::vector<std::string> names;

@@ -10,7 +10,7 @@
 
 #include <map>
 
-namespace qimera::methods::testing {
+namespace qimera::methods::support {
 namespace {
 // Low-contrast patterns with little noise: the teacher must resolve small differences, which 4-bit
 // activations with badly placed ranges destroy.
@@ -48,6 +48,18 @@ models::Classifier trained_tiny_teacher(int64_t classes, int64_t size) {
   auto& model = trained[{classes, size}];
   if (!model) model = train_tiny_teacher(classes, size);
   return model;
+}
+
+const models::Classifier& teacher() {
+  static const auto model = trained_tiny_teacher(kClasses, kSize);
+  return model;
+}
+
+data::BatchLoader pattern_test_loader(int64_t per_class, int64_t batch_size) {
+  data::LoaderOptions o;
+  o.batch_size = batch_size;
+  o.workers = 0;
+  return data::BatchLoader(pattern_dataset(kClasses, per_class, kSize, 99), pattern_preprocess(), o);
 }
 
 models::Classifier train_tiny_teacher(int64_t classes, int64_t size) {
@@ -94,4 +106,4 @@ MethodOutcome run_method_named(const std::string& method, const nlohmann::json& 
   return run_method(info, *m, context);
 }
 
-}  // namespace qimera::methods::testing
+}  // namespace qimera::methods::support

@@ -71,7 +71,7 @@ TEST(Zeroq, PlateauScheduleMatchesPyTorch) {
 
 TEST(Zeroq, DistillationLowersTheLossOnATrainedModel) {
   at::manual_seed(1);
-  auto model = models::clone_model(*testing::trained_tiny_teacher(10, 16));
+  auto model = models::clone_model(*support::trained_tiny_teacher(10, 16));
   for (auto& p : model->parameters()) p.set_requires_grad(false);
   ZeroqOptions o;
   o.iterations = 60;

@@ -1,5 +1,6 @@
 #include "support/test_support.h"
 
+#include "qimera/core/error.h"
 #include "qimera/core/json_file.h"
 
 #include <ATen/ATen.h>
@@ -12,6 +13,7 @@
 #include <map>
 #include <atomic>
 #include <chrono>
+#include <sys/resource.h>
 #include <unistd.h>
 #include <sstream>
 
@@ -19,6 +21,27 @@ namespace qimera::testing {
 namespace fs = std::filesystem;
 
 fs::path fixture(const std::string& name) { return fs::path(QIMERA_FIXTURES_DIR) / name; }
+
+std::string error_of(const std::function<void()>& action) {
+  try {
+    action();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  ADD_FAILURE() << "no qimera::Error";
+  return "no error";
+}
+
+std::string be32(uint32_t v) {
+  return {static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8),
+          static_cast<char>(v)};
+}
+
+long peak_rss_kb() {
+  rusage usage{};
+  ::getrusage(RUSAGE_SELF, &usage);
+  return usage.ru_maxrss;
+}
 
 void expect_same_state(const std::vector<std::pair<std::string, at::Tensor>>& actual,
                        const std::vector<std::pair<std::string, at::Tensor>>& expected) {

@@ -4,7 +4,9 @@
 #include <ATen/core/Tensor.h>
 #include <nlohmann/json_fwd.hpp>
 
+#include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -42,6 +44,16 @@ void expect_same_state(const std::vector<std::pair<std::string, at::Tensor>>& ac
 
 /// Writes raw bytes to a file.
 void write_bytes(const std::filesystem::path& path, const std::string& bytes);
+
+/// The message of the qimera::Error that `action` throws; a test failure, and "no error", if it
+/// throws none.
+std::string error_of(const std::function<void()>& action);
+
+/// `v` as four big-endian bytes, as IDX and PNG headers store sizes.
+std::string be32(uint32_t v);
+
+/// This process's peak resident set size so far, in KiB.
+long peak_rss_kb();
 
 /// Float32 tensor of `shape` with x[j] = amplitude * sin(phase + step * j), row-major.
 at::Tensor sine_tensor(at::IntArrayRef shape, double phase = 0.3, double step = 0.007,

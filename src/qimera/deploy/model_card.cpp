@@ -12,15 +12,16 @@ namespace qimera::deploy {
 namespace fs = std::filesystem;
 
 namespace {
-constexpr const char* kFormat = "qimera-model/1";
+constexpr const char* kModelCardFormat = "qimera-model/1";
 }
 
 ModelCard read_model_card(const fs::path& path) {
   const auto j = read_json(path);
   try {
-    require(j.is_object() && j.contains("format") && j["format"] == kFormat,
+    require(j.is_object() && j.contains("format") && j["format"] == kModelCardFormat,
             "{}: not a qimera model card (\"format\" must be \"{}\", found {})", path.string(),
-            kFormat, j.is_object() && j.contains("format") ? json_excerpt(j["format"]) : "none");
+            kModelCardFormat,
+            j.is_object() && j.contains("format") ? json_excerpt(j["format"]) : "none");
     const std::string what = "model card";
     ModelCard card;
     card.spec = models::ModelSpec::from_json(json_field(j, "model", what));
@@ -53,7 +54,7 @@ void write_model_card(const fs::path& path, const ModelCard& card) {
   std::error_code ec;
   auto weights = fs::relative(fs::absolute(card.weights), fs::absolute(path).parent_path(), ec);
   if (ec || weights.empty()) weights = fs::absolute(card.weights);
-  nlohmann::json j{{"format", kFormat},
+  nlohmann::json j{{"format", kModelCardFormat},
                    {"model", card.spec.to_json()},
                    {"weights", weights.string()},
                    {"preprocess", data::preprocess_to_json(card.preprocess)},

@@ -19,7 +19,7 @@ namespace {
 
 constexpr int64_t kOpset = 21;     // INT4 / UINT4 in QuantizeLinear and DequantizeLinear
 constexpr int64_t kIrVersion = 10;  // the IR version that introduced INT4
-constexpr const char* kFormat = "qimera-onnx/1";
+constexpr const char* kOnnxFormat = "qimera-onnx/1";
 
 // TensorProto.DataType numbers. INT4 is newer than libonnx-dev 1.12's enum, but data_type is an
 // int32 field and takes it.
@@ -380,7 +380,7 @@ class OnnxBuilder {
       p->set_key(key);
       p->set_value(v);
     };
-    put("qimera.format", kFormat);
+    put("qimera.format", kOnnxFormat);
     put("qimera.model", graph_.spec.to_json().dump());
     put("qimera.preprocess", data::preprocess_to_json(graph_.preprocess).dump());
     put("qimera.input",

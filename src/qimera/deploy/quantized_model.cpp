@@ -21,7 +21,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr const char* kFormat = "qimera-quantized/1";
+constexpr const char* kQuantizedFormat = "qimera-quantized/1";
 
 bool weight_quantized(const quant::QuantizableLayer& layer) {
   return layer.weight_quantizer() && layer.weight_quantizer()->active();
@@ -96,7 +96,7 @@ ExportSummary export_quantized(const models::ClassifierImpl& model, const quant:
   ExportSummary summary;
   summary.manifest = manifest_path;
   summary.weights = fs::path(manifest_path).replace_extension(".safetensors");
-  io::write_safetensors(summary.weights, out, {{"format", kFormat}});
+  io::write_safetensors(summary.weights, out, {{"format", kQuantizedFormat}});
   summary.file_bytes = static_cast<int64_t>(fs::file_size(summary.weights));
   // The float32 reference: the model's parameters and buffers without quantizer state.
   io::StateDict float_state;
@@ -105,7 +105,7 @@ ExportSummary export_quantized(const models::ClassifierImpl& model, const quant:
   }
   summary.float32_bytes = float32_size(float_state);
 
-  nlohmann::json manifest{{"format", kFormat},
+  nlohmann::json manifest{{"format", kQuantizedFormat},
                           {"model", model.spec().to_json()},
                           {"quantization", config.to_json()},
                           {"layers", layers},
@@ -122,15 +122,15 @@ ExportSummary export_quantized(const models::ClassifierImpl& model, const quant:
 bool is_quantized_manifest(const fs::path& path) {
   if (path.extension() != ".json" || !fs::exists(path)) return false;
   const auto j = read_json(path);
-  return j.is_object() && j.contains("format") && j["format"] == kFormat;
+  return j.is_object() && j.contains("format") && j["format"] == kQuantizedFormat;
 }
 
 QuantizedManifest read_quantized_manifest(const fs::path& path) {
   const auto j = read_json(path);
   try {
-    require(j.is_object() && j.contains("format") && j["format"] == kFormat,
+    require(j.is_object() && j.contains("format") && j["format"] == kQuantizedFormat,
             "{}: not a qimera quantized-model manifest (\"format\" must be \"{}\", found {})",
-            path.string(), kFormat,
+            path.string(), kQuantizedFormat,
             j.is_object() && j.contains("format") ? json_excerpt(j["format"]) : "none");
     const std::string what = "manifest";
     QuantizedManifest m;

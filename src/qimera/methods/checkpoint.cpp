@@ -28,7 +28,7 @@ using nlohmann::json;
 
 namespace {
 
-constexpr const char* kFormat = "qimera-checkpoint/2";
+constexpr const char* kCheckpointFormat = "qimera-checkpoint/2";
 
 // ---- Names and checksums ------------------------------------------------------------------------
 
@@ -347,9 +347,9 @@ void check_magic(const fs::path& path) {
 json verify_integrity(const fs::path& path, const io::StateDict& tensors,
                       const std::map<std::string, std::string>& metadata) {
   const std::string source = path.string();
-  if (metadata_entry(metadata, "format", source) != kFormat) {
+  if (metadata_entry(metadata, "format", source) != kCheckpointFormat) {
     fail("{}: a checkpoint of format '{}', expected '{}'", source,
-         metadata_entry(metadata, "format", source), kFormat);
+         metadata_entry(metadata, "format", source), kCheckpointFormat);
   }
   const std::string text = metadata_entry(metadata, "checkpoint", source);
   const json integrity = parse_json(metadata_entry(metadata, "integrity", source), source + " integrity record");
@@ -410,7 +410,7 @@ void save_checkpoint(const fs::path& path, const TrainingState& state, int64_t n
     tensor = tensor.detach().to(at::kCPU).contiguous();
     sums[name] = tensor_checksum(name, tensor);
   }
-  const std::string text = json{{"format", kFormat},
+  const std::string text = json{{"format", kCheckpointFormat},
                                 {"next_epoch", next_epoch},
                                 {"extra", extra},
                                 {"tensors", tensor_names},
@@ -420,7 +420,9 @@ void save_checkpoint(const fs::path& path, const TrainingState& state, int64_t n
                        {"metadata", checksum_hex(text)},
                        {"tensors", sums}};
   io::write_safetensors(path, tensors,
-                        {{"format", kFormat}, {"checkpoint", text}, {"integrity", integrity.dump()}});
+                        {{"format", kCheckpointFormat},
+                         {"checkpoint", text},
+                         {"integrity", integrity.dump()}});
 }
 
 CheckpointInfo load_checkpoint(const fs::path& path, const TrainingState& state) {
