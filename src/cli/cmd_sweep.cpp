@@ -23,6 +23,7 @@ struct SweepOptions {
   bool table_only = false;
   bool dry_run = false;
   std::vector<std::string> only;
+  std::vector<std::string> only_settings;
 };
 
 // This program, so that every run uses the same build as the sweep.
@@ -36,6 +37,7 @@ fs::path own_executable() {
 void run(const SweepOptions& o) {
   auto config = experiments::read_sweep_config(o.config);
   if (!o.only.empty()) config = experiments::only_methods(config, o.only);
+  if (!o.only_settings.empty()) config = experiments::only_settings(config, o.only_settings);
   if (!o.table_only) {
     experiments::RunnerOptions runner;
     runner.executable = own_executable();
@@ -90,6 +92,9 @@ void add_sweep_command(CLI::App& app) {
                 "Run nothing: rebuild the table from the run folders that exist");
   cmd->add_flag("--dry-run", o.dry_run, "Print the commands of the runs still to do, run nothing");
   cmd->add_option("--only", o.only, "Only these methods of the file (names, comma-separated or repeated)")
+      ->delimiter(',');
+  cmd->add_option("--only-settings", o.only_settings,
+                  "Only these settings of the file (names such as 4w4a, comma-separated or repeated)")
       ->delimiter(',');
   cmd->callback([] { run(o); });
 }

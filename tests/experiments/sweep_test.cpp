@@ -95,6 +95,33 @@ TEST(SweepConfig, OnlyKeepsTheNamedMethodsInTheFilesOrder) {
   }
 }
 
+TEST(SweepConfig, OnlySettingsKeepsTheNamedSettingsInTheFilesOrder) {
+  auto j = two_by_two("out");
+  j["settings"].push_back({{"name", "5w5a"}, {"args", {"--wbits", "5"}}});
+  const auto config = parse_sweep_config(j, "s.json");
+  ASSERT_EQ(expand_sweep(config).size(), 8u);  // 2 methods x 2 settings x 2 seeds
+  const auto only = only_settings(config, {"5w5a"});
+  const auto runs = expand_sweep(only);
+  ASSERT_EQ(runs.size(), 4u);
+  EXPECT_EQ(runs[0].dir, fs::path("out/gdfq-5w5a-1"));
+  EXPECT_EQ(runs[3].dir, fs::path("out/qimera-5w5a-2"));
+  EXPECT_EQ(expand_sweep(only_settings(only_methods(config, {"qimera"}), {"4w4a"})).size(), 2u);
+  try {
+    only_settings(config, {"3w3a"});
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_THAT(e.what(),
+                HasSubstr("--only-settings 3w3a: the sweep has no setting of that name (it has 4w4a, 5w5a)"));
+  }
+  j.erase("settings");
+  try {
+    only_settings(parse_sweep_config(j, "s.json"), {"4w4a"});
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_THAT(e.what(), HasSubstr("(it has none)"));
+  }
+}
+
 // The sweep files in sweeps/ are the recipes of docs/results.md: a typo in one would surface only
 // when its run starts, possibly hours into a sweep.
 TEST(SweepConfig, EveryShippedSweepFileParsesNamesAModelThatExistsAndWritesUnderRuns) {

@@ -103,18 +103,37 @@ SweepConfig read_sweep_config(const fs::path& path) {
   return parse_sweep_config(read_json(path), path.string());
 }
 
-SweepConfig only_methods(const SweepConfig& config, const std::vector<std::string>& names) {
+namespace {
+
+// `entries` restricted to `names`, in the file's order; `flag` and `what` name them in errors.
+std::vector<SweepEntry> select_entries(const std::vector<SweepEntry>& entries,
+                                       const std::vector<std::string>& names, const char* flag,
+                                       const char* what) {
   std::vector<std::string> known;
-  for (const auto& m : config.methods) known.push_back(m.name);
+  for (const auto& e : entries) known.push_back(e.name);
   for (const auto& name : names) {
     require(std::find(known.begin(), known.end(), name) != known.end(),
-            "--only {}: the sweep has no method of that name (it has {})", name, fmt::join(known, ", "));
+            "{} {}: the sweep has no {} of that name (it has {})", flag, name, what,
+            known.empty() ? std::string("none") : fmt::format("{}", fmt::join(known, ", ")));
   }
+  std::vector<SweepEntry> kept;
+  for (const auto& e : entries) {
+    if (std::find(names.begin(), names.end(), e.name) != names.end()) kept.push_back(e);
+  }
+  return kept;
+}
+
+}  // namespace
+
+SweepConfig only_methods(const SweepConfig& config, const std::vector<std::string>& names) {
   SweepConfig out = config;
-  out.methods.clear();
-  for (const auto& m : config.methods) {
-    if (std::find(names.begin(), names.end(), m.name) != names.end()) out.methods.push_back(m);
-  }
+  out.methods = select_entries(config.methods, names, "--only", "method");
+  return out;
+}
+
+SweepConfig only_settings(const SweepConfig& config, const std::vector<std::string>& names) {
+  SweepConfig out = config;
+  out.settings = select_entries(config.settings, names, "--only-settings", "setting");
   return out;
 }
 

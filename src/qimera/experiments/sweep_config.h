@@ -50,6 +50,9 @@ SweepConfig parse_sweep_config(const nlohmann::json& j, const std::string& sourc
 /// lists the file's methods.
 SweepConfig only_methods(const SweepConfig& config, const std::vector<std::string>& names);
 
+/// The same for settings (e.g. one bit width of a file that lists several).
+SweepConfig only_settings(const SweepConfig& config, const std::vector<std::string>& names);
+
 /// Every run, seed-major (all methods of seed 1, then seed 2, ...) so that a sweep stopped half-way
 /// leaves complete rows for the first seeds; within a seed, setting-major in the file's order.
 std::vector<SweepRun> expand_sweep(const SweepConfig& config);
