@@ -1,6 +1,7 @@
 // Options described once: JSON, presets, command-line texts and resume comparisons from one list.
 #include "qimera/core/error.h"
 #include "qimera/core/options.h"
+#include "support/test_support.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>

@@ -1,6 +1,7 @@
 // The method registry: every method, option and preset is listed, described once and usable.
 #include "qimera/core/error.h"
 #include "qimera/methods/method.h"
+#include "support/test_support.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
