@@ -4,7 +4,6 @@
 #include "qimera/data/dataset_spec.h"
 #include "qimera/data/idx.h"
 #include "qimera/data/loader.h"
-#include "qimera/core/error.h"
 #include "qimera/core/input_file.h"
 #include "qimera/core/json_file.h"
 #include "qimera/core/options.h"
@@ -189,12 +188,8 @@ TEST_F(AnalysisFixture, PublishedGdfqHasOnlyPixelPathsAndNoneAtZeroNoise) {
 }
 
 TEST_F(AnalysisFixture, WhatCannotBeAnalysedIsAClearError) {
-  try {
-    analyze_run(dir / "nothing-here", small(), c10::kCPU);
-    FAIL() << "no error";
-  } catch (const Error& e) {
-    EXPECT_THAT(e.what(), HasSubstr("is not a run folder"));
-  }
+  EXPECT_THAT(testing::error_of([&] { analyze_run(dir / "nothing-here", small(), c10::kCPU); }),
+              HasSubstr("is not a run folder"));
   // Another teacher than the run's (4 classes, not 3) is refused, naming both.
   const auto qimera = train("qimera");
   auto other = models::build_model(models::ModelSpec{models::Arch::ResNet20Cifar, 4, 1, 8});
@@ -206,19 +201,11 @@ TEST_F(AnalysisFixture, WhatCannotBeAnalysedIsAClearError) {
   deploy::write_model_card(dir / "other.json", card);
   auto with_other = small();
   with_other.model = (dir / "other.json").string();
-  try {
-    analyze_run(qimera, with_other, c10::kCPU);
-    FAIL() << "no error";
-  } catch (const Error& e) {
-    EXPECT_THAT(e.what(), HasSubstr("is not the teacher of"));
-  }
+  EXPECT_THAT(testing::error_of([&] { analyze_run(qimera, with_other, c10::kCPU); }),
+              HasSubstr("is not the teacher of"));
   const auto run = train("ptq", {{"calib_batches", 1}, {"calib_batch_size", 8}});
-  try {
-    analyze_run(run, small(), c10::kCPU);
-    FAIL() << "no error";
-  } catch (const Error& e) {
-    EXPECT_THAT(e.what(), HasSubstr("has no generator to analyse"));
-  }
+  EXPECT_THAT(testing::error_of([&] { analyze_run(run, small(), c10::kCPU); }),
+              HasSubstr("has no generator to analyse"));
 }
 
 TEST_F(AnalysisFixture, ConfusingSamplesAreBelowTheThresholdAndMatchedByClass) {

@@ -45,24 +45,16 @@ TEST(AtomicFile, FailedWriterLeavesTargetUntouched) {
 }
 
 TEST(AtomicFile, MissingFileErrorNamesIt) {
-  try {
-    read_file("/nonexistent/qimera.bin");
-    FAIL();
-  } catch (const Error& e) {
-    EXPECT_THAT(e.what(), HasSubstr("/nonexistent/qimera.bin"));
-  }
+  EXPECT_THAT(testing::error_of([&] { read_file("/nonexistent/qimera.bin"); }),
+              HasSubstr("/nonexistent/qimera.bin"));
 }
 
 TEST(JsonFile, SyntaxErrorNamesFile) {
   TempDir dir;
   testing::write_bytes(dir / "bad.json", "{\"a\": ");
-  try {
-    read_json(dir / "bad.json");
-    FAIL();
-  } catch (const Error& e) {
-    EXPECT_THAT(e.what(), HasSubstr("bad.json"));
-    EXPECT_THAT(e.what(), HasSubstr("not valid JSON"));
-  }
+  const auto message = testing::error_of([&] { read_json(dir / "bad.json"); });
+  EXPECT_THAT(message, HasSubstr("bad.json"));
+  EXPECT_THAT(message, HasSubstr("not valid JSON"));
 }
 
 TEST(JsonFile, RoundTripAndLines) {

@@ -1,6 +1,5 @@
 // The inference graph: lowering reproduces every architecture's fake-quantized logits bit for bit.
 #include "deploy/support.h"
-#include "qimera/core/error.h"
 #include "qimera/deploy/lower.h"
 #include "qimera/deploy/quantized_model.h"
 #include "qimera/models/zoo.h"
@@ -122,25 +121,13 @@ TEST(InferenceGraph, StripQuantizationLeavesTheFloatGraph) {
 
 TEST(InferenceGraph, BadFilesAreClearErrors) {
   TempDir dir;
-  try {
-    lower_file(dir / "missing.json");
-    FAIL();
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("missing.json"), std::string::npos) << e.what();
-  }
-  try {
-    lower_file(dir.path());  // a folder without quantized.json
-    FAIL();
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("quantized.json"), std::string::npos) << e.what();
-  }
+  std::string message = qimera::testing::error_of([&] { lower_file(dir / "missing.json"); });
+  EXPECT_NE(message.find("missing.json"), std::string::npos) << message;
+  message = qimera::testing::error_of([&] { lower_file(dir.path()); });  // a folder without quantized.json
+  EXPECT_NE(message.find("quantized.json"), std::string::npos) << message;
   qimera::testing::write_bytes(dir / "other.json", R"({"format": "something-else"})");
-  try {
-    lower_file(dir / "other.json");
-    FAIL();
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("other.json"), std::string::npos) << e.what();
-  }
+  message = qimera::testing::error_of([&] { lower_file(dir / "other.json"); });
+  EXPECT_NE(message.find("other.json"), std::string::npos) << message;
   // A run folder resolves to its quantized.json.
   const auto m = test_model("resnet20_cifar10");
   const auto manifest = quantized_export(m, config_of(4, 4));

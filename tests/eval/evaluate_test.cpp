@@ -3,6 +3,7 @@
 
 #include "qimera/core/error.h"
 #include "qimera/data/dataset.h"
+#include "support/test_support.h"
 
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
@@ -69,24 +70,17 @@ TEST(ModelInput, DataOfAnotherSizeIsRefusedBeforeAnyBatch) {
   const models::ModelSpec spec{models::Arch::ResNet20Cifar, 10, 1, 28};
   const auto big = std::make_shared<data::TensorDataset>(at::zeros({1, 1, 4000, 4000}, at::kByte),
                                                          at::zeros({1}, at::kLong), 10, "huge.idx");
-  try {
-    require_model_input(*big, data::preprocess_preset("none"), spec);
-    FAIL();
-  } catch (const Error& e) {
-    const std::string message = e.what();
-    EXPECT_NE(message.find("huge.idx: images are 1x4000x4000"), std::string::npos) << message;
-    EXPECT_NE(message.find("takes 1x28x28"), std::string::npos) << message;
-  }
+  const std::string message =
+      testing::error_of([&] { require_model_input(*big, data::preprocess_preset("none"), spec); });
+  EXPECT_NE(message.find("huge.idx: images are 1x4000x4000"), std::string::npos) << message;
+  EXPECT_NE(message.find("takes 1x28x28"), std::string::npos) << message;
   const auto grey = std::make_shared<data::TensorDataset>(at::zeros({1, 1, 28, 28}, at::kByte),
                                                           at::zeros({1}, at::kLong), 10, "grey");
   EXPECT_NO_THROW(require_model_input(*grey, data::preprocess_preset("none"), spec));
   const models::ModelSpec rgb{models::Arch::ResNet20Cifar, 10, 3, 28};
-  try {
-    require_model_input(*grey, data::preprocess_preset("none"), rgb);
-    FAIL();
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("grey_to_rgb"), std::string::npos);
-  }
+  EXPECT_NE(testing::error_of([&] { require_model_input(*grey, data::preprocess_preset("none"), rgb); })
+                .find("grey_to_rgb"),
+            std::string::npos);
   auto preprocess = data::preprocess_preset("none");
   preprocess.grey_to_rgb = true;
   EXPECT_NO_THROW(require_model_input(*grey, preprocess, rgb));

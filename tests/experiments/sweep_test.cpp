@@ -32,15 +32,6 @@ nlohmann::json two_by_two(const fs::path& out) {
             {{"name", "qimera"}, {"args", {"--method", "qimera"}}}}}};
 }
 
-std::string config_error(const nlohmann::json& j) {
-  try {
-    parse_sweep_config(j, "s.json");
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "no error";
-}
-
 TEST(SweepConfig, ExpandsSeedMajorWithTheFlagsInOrder) {
   const auto runs = expand_sweep(parse_sweep_config(two_by_two("out"), "s.json"));
   ASSERT_EQ(runs.size(), 4u);
@@ -61,25 +52,32 @@ TEST(SweepConfig, WithoutSettingsFoldersAreMethodSeed) {
 TEST(SweepConfig, RefusesWhatWouldBreakTheGrid) {
   auto j = two_by_two("out");
   j["methods"][0]["args"].push_back("--seed");
-  EXPECT_THAT(config_error(j), HasSubstr("--seed is set by the sweep"));
+  EXPECT_THAT(testing::error_of([&] { parse_sweep_config(j, "s.json"); }),
+              HasSubstr("--seed is set by the sweep"));
   j = two_by_two("out");
   j["common"].push_back("--out=x");
-  EXPECT_THAT(config_error(j), HasSubstr("--out is set by the sweep"));
+  EXPECT_THAT(testing::error_of([&] { parse_sweep_config(j, "s.json"); }),
+              HasSubstr("--out is set by the sweep"));
   j = two_by_two("out");
   j["methods"][1]["name"] = "gdfq";
-  EXPECT_THAT(config_error(j), HasSubstr("'gdfq' is used twice"));
+  EXPECT_THAT(testing::error_of([&] { parse_sweep_config(j, "s.json"); }),
+              HasSubstr("'gdfq' is used twice"));
   j = two_by_two("out");
   j["methods"][1]["name"] = "../up";
-  EXPECT_THAT(config_error(j), HasSubstr("becomes a folder name"));
+  EXPECT_THAT(testing::error_of([&] { parse_sweep_config(j, "s.json"); }),
+              HasSubstr("becomes a folder name"));
   j = two_by_two("out");
   j["seeds"] = {1, 1};
-  EXPECT_THAT(config_error(j), HasSubstr("seed 1 is listed twice"));
+  EXPECT_THAT(testing::error_of([&] { parse_sweep_config(j, "s.json"); }),
+              HasSubstr("seed 1 is listed twice"));
   j = two_by_two("out");
   j["seed"] = 3;
-  EXPECT_THAT(config_error(j), HasSubstr("unknown key 'seed'"));
+  EXPECT_THAT(testing::error_of([&] { parse_sweep_config(j, "s.json"); }),
+              HasSubstr("unknown key 'seed'"));
   j = two_by_two("out");
   j.erase("methods");
-  EXPECT_THAT(config_error(j), HasSubstr("at least one method"));
+  EXPECT_THAT(testing::error_of([&] { parse_sweep_config(j, "s.json"); }),
+              HasSubstr("at least one method"));
 }
 
 TEST(SweepConfig, OnlyKeepsTheNamedMethodsInTheFilesOrder) {
@@ -87,12 +85,8 @@ TEST(SweepConfig, OnlyKeepsTheNamedMethodsInTheFilesOrder) {
   const auto only = only_methods(config, {"qimera"});
   ASSERT_EQ(only.methods.size(), 1u);
   EXPECT_EQ(expand_sweep(only).size(), 2u);  // 1 method x 1 setting x 2 seeds
-  try {
-    only_methods(config, {"zaq"});
-    FAIL() << "no error";
-  } catch (const Error& e) {
-    EXPECT_THAT(e.what(), HasSubstr("--only zaq: the sweep has no method of that name (it has gdfq, qimera)"));
-  }
+  EXPECT_THAT(testing::error_of([&] { only_methods(config, {"zaq"}); }),
+              HasSubstr("--only zaq: the sweep has no method of that name (it has gdfq, qimera)"));
 }
 
 TEST(SweepConfig, OnlySettingsKeepsTheNamedSettingsInTheFilesOrder) {
@@ -106,20 +100,11 @@ TEST(SweepConfig, OnlySettingsKeepsTheNamedSettingsInTheFilesOrder) {
   EXPECT_EQ(runs[0].dir, fs::path("out/gdfq-5w5a-1"));
   EXPECT_EQ(runs[3].dir, fs::path("out/qimera-5w5a-2"));
   EXPECT_EQ(expand_sweep(only_settings(only_methods(config, {"qimera"}), {"4w4a"})).size(), 2u);
-  try {
-    only_settings(config, {"3w3a"});
-    FAIL() << "no error";
-  } catch (const Error& e) {
-    EXPECT_THAT(e.what(),
-                HasSubstr("--only-settings 3w3a: the sweep has no setting of that name (it has 4w4a, 5w5a)"));
-  }
+  EXPECT_THAT(testing::error_of([&] { only_settings(config, {"3w3a"}); }),
+              HasSubstr("--only-settings 3w3a: the sweep has no setting of that name (it has 4w4a, 5w5a)"));
   j.erase("settings");
-  try {
-    only_settings(parse_sweep_config(j, "s.json"), {"4w4a"});
-    FAIL() << "no error";
-  } catch (const Error& e) {
-    EXPECT_THAT(e.what(), HasSubstr("(it has none)"));
-  }
+  EXPECT_THAT(testing::error_of([&] { only_settings(parse_sweep_config(j, "s.json"), {"4w4a"}); }),
+              HasSubstr("(it has none)"));
 }
 
 // The sweep files in sweeps/ are the recipes of docs/results.md: a typo in one would surface only
@@ -147,12 +132,7 @@ TEST(SweepConfig, EveryShippedSweepFileParsesNamesAModelThatExistsAndWritesUnder
 TEST(SweepConfig, AFileErrorNamesTheFile) {
   TempDir dir;
   testing::write_bytes(dir / "bad.json", "{\"out\": ");
-  try {
-    read_sweep_config(dir / "bad.json");
-    FAIL() << "no error";
-  } catch (const Error& e) {
-    EXPECT_THAT(e.what(), HasSubstr("bad.json"));
-  }
+  EXPECT_THAT(testing::error_of([&] { read_sweep_config(dir / "bad.json"); }), HasSubstr("bad.json"));
 }
 
 // A run folder as `qimera quantize` leaves it.
@@ -195,12 +175,8 @@ TEST(RunOutcome, ReadsTheRowsOfATrainingAndACalibrationRun) {
 TEST(RunOutcome, APreSplitSummaryIsRefusedByName) {
   TempDir dir;
   write_json(dir / "summary.json", {{"final", 93.0}});
-  try {
-    read_run_outcome(dir.path());
-    FAIL() << "no error";
-  } catch (const Error& e) {
-    EXPECT_THAT(e.what(), HasSubstr("summary.json has no result rows"));
-  }
+  EXPECT_THAT(testing::error_of([&] { read_run_outcome(dir.path()); }),
+              HasSubstr("summary.json has no result rows"));
 }
 
 TEST(ResultsTable, SpreadIsTheSampleStandardDeviation) {

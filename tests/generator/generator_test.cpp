@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "qimera/core/error.h"
+#include "support/test_support.h"
 
 namespace qimera::generator {
 namespace {
@@ -97,12 +98,7 @@ TEST(GeneratorOptions, JsonRoundTrip) {
   EXPECT_THROW(GeneratorOptions::from_json(with("disentangle", 1)), Error);
   auto missing = json;
   missing.erase("channels");
-  try {
-    GeneratorOptions::from_json(missing);
-    FAIL();
-  } catch (const Error& e) {
-    EXPECT_THAT(e.what(), HasSubstr("channels"));
-  }
+  EXPECT_THAT(testing::error_of([&] { GeneratorOptions::from_json(missing); }), HasSubstr("channels"));
   EXPECT_EQ(parse_embedding_init("random"), EmbeddingInit::Random);
   EXPECT_THROW(parse_embedding_init("Random "), Error);
 }
@@ -396,12 +392,7 @@ TEST(Eei, RejectsWrongShapesAndConfigurations) {
   GeneratorOptions o(4, 8, 3, 6);
   o.embedding_init = EmbeddingInit::Extracted;
   Generator g(o);
-  try {
-    g->init_embeddings_from(at::zeros({6, 4}));
-    FAIL();
-  } catch (const Error& e) {
-    EXPECT_THAT(e.what(), HasSubstr("[4, 6]"));
-  }
+  EXPECT_THAT(testing::error_of([&] { g->init_embeddings_from(at::zeros({6, 4})); }), HasSubstr("[4, 6]"));
   EXPECT_THROW(g->init_embeddings_from(at::zeros({4, 6, 1, 1})), Error);
   EXPECT_THROW(g->init_embeddings_from(at::zeros({4, 6}, at::kLong)), Error);
   EXPECT_THROW(g->init_embeddings_from(at::Tensor()), Error);

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "qimera/core/error.h"
+#include "support/test_support.h"
 
 namespace qimera::generator {
 namespace {
@@ -26,12 +27,7 @@ TEST(SuperpositionOptions, Validates) {
   EXPECT_THROW((SuperpositionOptions{2, -0.1}.validate()), Error);
   EXPECT_THROW((SuperpositionOptions{2, 1.5}.validate()), Error);
   EXPECT_THROW((SuperpositionOptions{2, std::nan("")}.validate()), Error);
-  try {
-    SuperpositionOptions{2, 1.5}.validate();
-    FAIL();
-  } catch (const Error& e) {
-    EXPECT_THAT(e.what(), HasSubstr("[0, 1]"));
-  }
+  EXPECT_THAT(testing::error_of([&] { SuperpositionOptions{2, 1.5}.validate(); }), HasSubstr("[0, 1]"));
 }
 
 TEST(SuperpositionOptions, JsonRoundTrip) {
@@ -188,24 +184,16 @@ TEST(OptionsJson, BadValuesAreExcerptedNotDumped) {
   // nlohmann's parser is iterative; only printing the value recursed.
   nlohmann::json options = nlohmann::json::parse(R"({"k": 2, "p": 0.5})");
   options["k"] = nlohmann::json::parse(deep);
-  try {
-    SuperpositionOptions::from_json(options);
-    FAIL();
-  } catch (const Error& e) {
-    EXPECT_LT(std::string(e.what()).size(), 300u);
-    EXPECT_NE(std::string(e.what()).find("superposition option k is [[[["), std::string::npos);
-  }
+  const auto message = testing::error_of([&] { SuperpositionOptions::from_json(options); });
+  EXPECT_LT(message.size(), 300u);
+  EXPECT_THAT(message, HasSubstr("superposition option k is [[[["));
   nlohmann::json generator = GeneratorOptions(10, 32, 3, 64).to_json();
   generator["embedding_init"] = nlohmann::json::parse(deep);
   EXPECT_THROW(GeneratorOptions::from_json(generator), Error);
   generator = GeneratorOptions(10, 32, 3, 64).to_json();
   generator["num_classes"] = nlohmann::json::parse("9223372036854775808");
-  try {
-    GeneratorOptions::from_json(generator);
-    FAIL();
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("'num_classes' is 9223372036854775808"), std::string::npos);
-  }
+  EXPECT_THAT(testing::error_of([&] { GeneratorOptions::from_json(generator); }),
+              HasSubstr("'num_classes' is 9223372036854775808"));
   generator = GeneratorOptions(10, 32, 3, 64).to_json();
   generator["image_size"] = 100000;
   EXPECT_THROW(GeneratorOptions::from_json(generator), Error);
