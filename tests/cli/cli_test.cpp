@@ -160,7 +160,7 @@ TEST_F(CliFixture, SweepRunsAGridOnceAndRebuildsItsTableFromTheFolders) {
   write_json(dir / "sweep.json", sweep);
   const auto first = qimera_cli("sweep " + (dir / "sweep.json").string() + " --jobs 2");
   ASSERT_EQ(first.code, 0) << first.output;
-  EXPECT_THAT(first.output, HasSubstr("4 runs, 0 finished before, 4 to run; 2 at a time, 1 threads each"));
+  EXPECT_THAT(first.output, HasSubstr("4 runs, 0 finished before, 4 to run; 2 at a time, 1 thread each"));
   const auto summary = read_json(out / "ptq5-2" / "summary.json");
   EXPECT_EQ(summary["seed"], 2);
   EXPECT_GT(summary["wall_seconds"].get<double>(), 0.0);

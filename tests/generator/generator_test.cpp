@@ -388,6 +388,25 @@ TEST(Eei, CopiesTheTeacherWeight) {
       at::allclose(e, normalize_embeddings(fc.to(at::kFloat).index({at::indexing::Slice(2, 4)}))));
 }
 
+TEST(Eei, ScaledKeepsDirectionsAndGetsUnitRootMeanSquare) {
+  GeneratorOptions o(2, 8, 3, 4);
+  o.embedding_init = EmbeddingInit::ExtractedScaled;
+  Generator g(o);
+  // Entries 1, -2, 2, 4 and a zero row: mean square (1 + 4 + 4 + 16) / 8 = 3.125.
+  const auto fc = at::tensor(std::vector<float>{1, -2, 2, 4, 0, 0, 0, 0}).view({2, 4});
+  g->init_embeddings_from(fc);
+  const auto expected = fc / std::sqrt(3.125);
+  EXPECT_TRUE(at::allclose(g->embeddings(), expected, 1e-6, 1e-7));
+  EXPECT_NEAR(g->embeddings().square().mean().item<double>(), 1.0, 1e-6);
+  EXPECT_TRUE(g->embeddings().requires_grad());
+  // Nothing to scale: an all-zero weight is refused by name rather than turned into NaN.
+  Generator zero(o);
+  EXPECT_THAT(testing::error_of([&] { zero->init_embeddings_from(at::zeros({2, 4})); }),
+              HasSubstr("extracted-scaled"));
+  EXPECT_EQ(parse_embedding_init("extracted-scaled"), EmbeddingInit::ExtractedScaled);
+  EXPECT_EQ(GeneratorOptions::from_json(o.to_json()).embedding_init, EmbeddingInit::ExtractedScaled);
+}
+
 TEST(Eei, RejectsWrongShapesAndConfigurations) {
   GeneratorOptions o(4, 8, 3, 6);
   o.embedding_init = EmbeddingInit::Extracted;

@@ -145,9 +145,9 @@ RunnerReport run_sweep(const SweepConfig& config, const RunnerOptions& options,
     }
   }
   const size_t total = queue.size();
-  log(fmt::format("sweep {}: {} runs, {} finished before, {} to run; {} at a time, {} threads each",
+  log(fmt::format("sweep {}: {} runs, {} finished before, {} to run; {} at a time, {} thread{} each",
                   config.out.string(), total + report.skipped, report.skipped, total, options.jobs,
-                  threads));
+                  threads, threads == 1 ? "" : "s"));
   if (options.dry_run) {
     for (const auto& [run, resume] : queue) log(quoted(run_command(options, run, threads, resume)));
     return report;

@@ -26,12 +26,14 @@
 namespace qimera::generator {
 
 /// How the class embedding table E (C x D) starts. Extracted = EEI: the teacher's last FC weight,
-/// installed by GeneratorImpl::init_embeddings_from. Random = N(0, 1), as torch.nn.Embedding.
-enum class EmbeddingInit { Random, Extracted };
+/// installed by GeneratorImpl::init_embeddings_from. ExtractedScaled: that weight divided by its
+/// root mean square (not in the paper: tests whether EEI's rows are too small beside the noise).
+/// Random = N(0, 1), as torch.nn.Embedding.
+enum class EmbeddingInit { Random, Extracted, ExtractedScaled };
 
-/// "random" / "extracted".
+/// "random" / "extracted" / "extracted-scaled".
 std::string_view to_string(EmbeddingInit init);
-/// Parses "random" or "extracted"; anything else is an Error that lists both.
+/// Parses the names above; anything else is an Error that lists them.
 EmbeddingInit parse_embedding_init(std::string_view text);
 
 /// How noise and labels become the body's input.
@@ -112,7 +114,8 @@ class GeneratorImpl : public torch::nn::Module {
   at::Tensor embed(const LatentBatch& batch);
 
   /// EEI: copies the teacher's last FC weight [C, D] into E (converted to E's dtype and device).
-  /// Requires options().embedding_init == Extracted, so the recorded configuration stays true.
+  /// Requires options().embedding_init to be Extracted or ExtractedScaled (which also scales the
+  /// weight to a root mean square of 1), so the recorded configuration stays true.
   void init_embeddings_from(const at::Tensor& fc_weight);
 
   const GeneratorOptions& options() const { return options_; }

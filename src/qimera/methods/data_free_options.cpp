@@ -154,7 +154,7 @@ void QimeraAdditions::describe(OptionVisitor& v) {
            superposition.p);
   v.option({"dm", "Disentanglement mapping layer on (off in the reference's scripts)"}, dm);
   v.option({"dm_dim", "Output width d of the disentanglement mapping"}, dm_dim);
-  v.option({"embedding_init", "Class embeddings: random, or extracted (EEI: the teacher's last layer)"},
+  v.option({"embedding_init", "Class embeddings: random, extracted (EEI: the teacher's last layer), or extracted-scaled (EEI scaled to a root mean square of 1 per entry, like the random ones; not in the paper)"},
            TextValue{[this] { return std::string(generator::to_string(embedding_init)); },
                      [this](const std::string& s) { embedding_init = generator::parse_embedding_init(s); }});
   v.option({"freeze_embeddings", "Keep the class embeddings fixed"}, freeze_embeddings);

@@ -20,7 +20,7 @@ generator::Generator build_generator(const GeneratorChoice& choice, const Qimera
     additions->apply(options);
   }
   generator::Generator g(options);
-  if (options.embedding_init == generator::EmbeddingInit::Extracted) {
+  if (options.embedding_init != generator::EmbeddingInit::Random) {
     g->init_embeddings_from(teacher.classifier_weight().detach());
   }
   return g;
