@@ -57,7 +57,8 @@ TEST_P(BundledTeacher, LoadsAndAgreesWithItsTrainingRecords) {
 
 INSTANTIATE_TEST_SUITE_P(Assets, BundledTeacher,
                          ::testing::Values(Bundled{"fmnist-resnet20", 1, 28, 95.09},
-                                           Bundled{"cifar10-resnet20", 3, 32, 83.83}),
+                                           Bundled{"cifar10-resnet20", 3, 32, 83.83},
+                                           Bundled{"mnist-resnet20", 1, 28, 99.68}),
                          [](const auto& info) {
                            std::string name = info.param.folder;
                            for (auto& c : name) {
