@@ -15,6 +15,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <functional>
 #include <limits>
 
 namespace qimera::deploy {
@@ -166,6 +167,44 @@ TEST(QuantizedRobustness, NonFiniteScalesAndInvertedRangesAreRefusedNamingTheTen
   EXPECT_EQ(load_error_after_edit(dir, ".act_range", [&](at::Tensor& t) { t.copy_(at::tensor({3.0f, 1.0f})); },
                                   io::NonFinite::Warn),
             "");
+}
+
+// The weights file's act_range is what runs; a manifest edited by hand (a range tuned in the JSON)
+// used to load and silently evaluate the old range.
+TEST(QuantizedRobustness, AManifestRangeThatDisagreesWithTheWeightsFileIsRefused) {
+  TempDir dir;
+  auto q = observed_quantized_model();
+  export_quantized(*q, quant::QuantConfig{}, data::preprocess_preset("none"), dir / "q.json");
+  const auto original = read_json(dir / "q.json");
+  auto edited = [&](const std::function<void(nlohmann::json&)>& edit) {
+    auto manifest = original;
+    nlohmann::json* act = nullptr;
+    for (auto& layer : manifest["layers"]) {
+      if (layer["kind"] == "act" && !act) act = &layer;
+    }
+    EXPECT_NE(act, nullptr);
+    edit(*act);
+    write_json(dir / "q.json", manifest);
+    return read_quantized_manifest(dir / "q.json");
+  };
+  auto load_with = [&](const std::function<void(nlohmann::json&)>& edit) {
+    return error_of([&] { load_quantized(edited(edit), c10::kCPU); });
+  };
+  std::string name;
+  for (const auto& layer : original["layers"]) {
+    if (layer["kind"] == "act" && name.empty()) name = layer["name"];
+  }
+  EXPECT_THAT(load_with([](nlohmann::json& act) { act["range"][1] = act["range"][1].get<double>() * 0.5; }),
+              AllOf(HasSubstr("layer " + name + "'s range"), HasSubstr("'" + name + ".act_range'"),
+                    HasSubstr("q.safetensors")));
+  // Rounding in the printed value is not a disagreement, and older manifests state no range.
+  EXPECT_NO_THROW(load_quantized(edited([](nlohmann::json& act) {
+                                   act["range"][1] = act["range"][1].get<double>() * (1 + 1e-9);
+                                 }),
+                                 c10::kCPU));
+  EXPECT_NO_THROW(load_quantized(edited([](nlohmann::json& act) { act.erase("range"); }), c10::kCPU));
+  EXPECT_THAT(error_of([&] { edited([](nlohmann::json& act) { act["range"] = {1.0}; }); }),
+              AllOf(HasSubstr("q.json"), HasSubstr("expected [lo, hi]")));
 }
 
 TEST(QuantizedRobustness, ExportingNonFiniteWeightsIsAnErrorNamingTheLayer) {

@@ -11,6 +11,7 @@
 #include <ATen/ATen.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include <map>
@@ -145,6 +146,13 @@ QuantizedManifest read_quantized_manifest(const fs::path& path) {
                           json_string(json_field(l, "kind", where), where + ".kind"),
                           static_cast<int>(json_integer(json_field(l, "bits", where),
                                                         where + ".bits", 0, 64))});
+      if (l.is_object() && l.contains("range")) {
+        const auto& r = l["range"];
+        require(r.is_array() && r.size() == 2, "{}.range is {}, expected [lo, hi]", where,
+                json_excerpt(r));
+        m.act_ranges[m.layers.back().name] = {json_number(r[0], where + ".range[0]"),
+                                              json_number(r[1], where + ".range[1]")};
+      }
     }
     m.preprocess = data::preprocess_from_json(json_field(j, "preprocess", what));
     const fs::path weights = json_string(json_field(j, "weights", what), "\"weights\"");
@@ -197,6 +205,20 @@ std::string scale_problem(const at::Tensor& scale, const at::Tensor& zero_point)
   return "";
 }
 
+void check_stated_range(const QuantizedManifest& manifest, const std::string& layer,
+                        const at::Tensor& range, const std::string& source) {
+  const auto stated = manifest.act_ranges.find(layer);
+  if (stated == manifest.act_ranges.end()) return;
+  const double lo = range[0].item<double>(), hi = range[1].item<double>();
+  const auto& [stated_lo, stated_hi] = stated->second;
+  // The manifest prints the same float32 values, so only rounding may separate them.
+  auto close = [](double a, double b) { return std::abs(a - b) <= 1e-6 * std::max(1.0, std::abs(b)); };
+  require(close(stated_lo, lo) && close(stated_hi, hi),
+          "the manifest states layer {}'s range as [{}, {}], but '{}.act_range' in {} (what "
+          "runs) is [{}, {}]; change the weights file too, or export the model again",
+          layer, stated_lo, stated_hi, layer, source, lo, hi);
+}
+
 }  // namespace
 
 models::Classifier load_quantized(const QuantizedManifest& manifest, c10::Device device,
@@ -230,7 +252,10 @@ models::Classifier load_quantized(const QuantizedManifest& manifest, c10::Device
       const auto range = take(layer.name + ".act_range");
       require(range.numel() == 2 && at::isFloatingType(range.scalar_type()),
               "{}: {}.act_range must hold 2 floating-point values", source, layer.name);
-      check_parameters(source, layer.name + ".act_range", range_problem(range), nonfinite);
+      const auto problem = range_problem(range);
+      check_parameters(source, layer.name + ".act_range", problem, nonfinite);
+      // A damaged range loaded on purpose (--allow-nonfinite) was already reported.
+      if (problem.empty()) check_stated_range(manifest, layer.name, range, source);
       layer.act->attach_quantizer(entry.bits, fixed, manifest.config.ste, c10::kCPU);
       layer.act->set_range(range[0].item<float>(), range[1].item<float>());
       continue;

@@ -17,7 +17,10 @@
 #include <c10/core/Device.h>
 #include <nlohmann/json.hpp>
 
+#include <array>
 #include <filesystem>
+#include <map>
+#include <string>
 
 namespace qimera::deploy {
 
@@ -25,6 +28,10 @@ struct QuantizedManifest {
   models::ModelSpec spec;
   quant::QuantConfig config;
   std::vector<quant::LayerQuantization> layers;
+  // Each quantized activation's "range" as the manifest states it. The weights file's act_range is
+  // what runs; load_quantized refuses the pair when they disagree (an edited manifest would
+  // otherwise be ignored without a word).
+  std::map<std::string, std::array<double, 2>> act_ranges;
   data::Preprocess preprocess;
   std::filesystem::path weights;       // resolved against the manifest's folder
   std::filesystem::path source_model;  // the full-precision model card, if known
