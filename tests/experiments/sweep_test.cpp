@@ -210,13 +210,58 @@ TEST(ResultsTable, GroupsSeedsCountsNaiveOncePerSeedAndMarksMissingRuns) {
   EXPECT_THAT(md, HasSubstr("| 4w4a | qimera | 93.50 (1 of 2 seeds) | 93.50 | 94.25 | 600 |"));
   EXPECT_THAT(md, HasSubstr("3 of 4 runs finished"));
   EXPECT_THAT(md, HasSubstr("Full precision: 95.00"));
-  EXPECT_THAT(table.csv(), HasSubstr("4w4a,gdfq,2,2,92.5000,0.7071,92.00;93.00,1 2,94.2500,600.0\n"));
+  // qimera (one seed, 93.50) is the best: gdfq's gap has no t and no spread verdict.
+  EXPECT_THAT(table.csv(),
+              HasSubstr("4w4a,gdfq,2,2,92.5000,0.7071,92.00;93.00,1 2,94.2500,600.0,-1.0000,\n"));
   const auto j = table.json();
   EXPECT_DOUBLE_EQ(j["rows"][1]["final_epoch_top1"]["per_seed"]["2"].get<double>(), 93.0);
   EXPECT_TRUE(j["rows"][2]["final_epoch_top1"]["std"].is_null());
   write_results(table, dir.path());
   EXPECT_EQ(read_file(dir / "table.md"), md);
   EXPECT_EQ(read_json(dir / "table.json"), j);
+}
+
+TEST(ResultsTable, WelchTIsTheGapOverItsStandardError) {
+  // Means 2 and 5, both std 1, n 3: se sqrt(1/3 + 1/3) = 0.8165, t = -3 / 0.8165.
+  EXPECT_NEAR(*welch_t(spread({1, 2, 3}), spread({4, 5, 6})), -3.6742346, 1e-6);
+  EXPECT_FALSE(welch_t(spread({1}), spread({4, 5})));        // one seed: no spread
+  EXPECT_FALSE(welch_t(spread({1, 1}), spread({2, 2})));     // no spread at all: t undefined
+}
+
+TEST(ResultsTable, RanksEachSettingAndSaysWhetherTheGapToTheBestIsBeyondTheSpread) {
+  TempDir dir;
+  const auto config = parse_sweep_config(two_by_two(dir.path()), "s.json");
+  write_summary(dir / "gdfq-4w4a-1", 1, 89.0, 92.0, 94.0, 500);
+  write_summary(dir / "gdfq-4w4a-2", 2, 90.0, 93.0, 94.5, 700);
+  write_summary(dir / "qimera-4w4a-1", 1, 89.0, 92.6, 94.0, 600);
+  write_summary(dir / "qimera-4w4a-2", 2, 90.0, 93.0, 94.0, 600);
+  const auto table = collect_results(config);
+  ASSERT_EQ(table.rows.size(), 3u);  // naive, gdfq, qimera
+  // qimera 92.80 +- 0.283 is the best; gdfq 92.50 +- 0.707: gap -0.30, se sqrt(0.5/2 + 0.08/2)
+  // = 0.5385, t -0.557, inside gdfq's spread; naive 89.50 +- 0.707: gap -3.30, t -6.128, beyond.
+  EXPECT_TRUE(table.versus_best(2).is_best);
+  const auto gdfq = table.versus_best(1);
+  EXPECT_FALSE(gdfq.is_best);
+  EXPECT_NEAR(*gdfq.gap, -0.30, 1e-9);
+  EXPECT_NEAR(*gdfq.welch_t, -0.5570860, 1e-6);
+  EXPECT_EQ(gdfq.beyond_spread, false);
+  const auto naive = table.versus_best(0);
+  EXPECT_NEAR(*naive.welch_t, -6.1279, 1e-4);
+  EXPECT_EQ(naive.beyond_spread, true);
+  const auto md = table.markdown();
+  const auto best = md.find("| 4w4a | qimera | 92.80 +- 0.28 | best | - | - |");
+  const auto second = md.find("| 4w4a | gdfq | 92.50 +- 0.71 | -0.30 | -0.6 | no |");
+  const auto last = md.find("| 4w4a | naive (no training, noise ranges) | 89.50 +- 0.71 | -3.30 | -6.1 | yes |");
+  ASSERT_NE(best, std::string::npos) << md;
+  ASSERT_NE(second, std::string::npos) << md;
+  ASSERT_NE(last, std::string::npos) << md;
+  EXPECT_LT(best, second);
+  EXPECT_LT(second, last);
+  const auto j = table.json();
+  EXPECT_NEAR(j["rows"][1]["versus_best"]["welch_t"].get<double>(), -0.5570860, 1e-6);
+  EXPECT_FALSE(j["rows"][1]["versus_best"]["gap_larger_than_both_spreads"].get<bool>());
+  EXPECT_TRUE(j["rows"][2]["versus_best"]["is_best"].get<bool>());
+  EXPECT_TRUE(j["rows"][2]["versus_best"]["welch_t"].is_null());
 }
 
 // A stand-in for the qimera binary: records its arguments, writes a summary whose final top-1 is

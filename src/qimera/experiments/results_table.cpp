@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 #include <numeric>
@@ -24,6 +25,13 @@ Spread spread(const std::vector<double>& values) {
   for (const double v : values) squares += (v - mean) * (v - mean);
   s.std = std::sqrt(squares / (values.size() - 1));
   return s;
+}
+
+std::optional<double> welch_t(const Spread& a, const Spread& b) {
+  if (!a.std || !b.std) return std::nullopt;
+  const double se = std::sqrt(*a.std * *a.std / a.n + *b.std * *b.std / b.n);
+  if (!(se > 0)) return std::nullopt;
+  return (*a.mean - *b.mean) / se;
 }
 
 Spread ResultRow::final_spread() const {
@@ -83,6 +91,26 @@ ResultsTable collect_results(const SweepConfig& config) {
   return table;
 }
 
+VersusBest ResultsTable::versus_best(size_t i) const {
+  VersusBest v;
+  const auto mine = rows.at(i).final_spread();
+  if (!mine.mean) return v;
+  std::optional<size_t> best;
+  for (size_t j = 0; j < rows.size(); ++j) {
+    if (rows[j].setting != rows[i].setting) continue;
+    const auto m = rows[j].final_spread().mean;
+    if (m && (!best || *m > *rows[*best].final_spread().mean)) best = j;
+  }
+  v.is_best = *best == i;
+  const auto top = rows[*best].final_spread();
+  v.gap = *mine.mean - *top.mean;
+  if (v.is_best) return v;
+  v.welch_t = welch_t(mine, top);
+  // Without two seeds on both sides there is no spread to compare with.
+  if (mine.std && top.std) v.beyond_spread = std::abs(*v.gap) > std::max(*mine.std, *top.std);
+  return v;
+}
+
 namespace {
 
 std::string number(const std::optional<double>& v, int digits = 2) {
@@ -118,6 +146,44 @@ std::string label(const ResultRow& row) {
   return row.method == "naive" ? "naive (no training, noise ranges)" : row.method;
 }
 
+std::string signed_number(const std::optional<double>& v) {
+  return v ? fmt::format("{:+.2f}", *v) : std::string("-");
+}
+
+// Per setting, the rows from the best final mean down, each with its gap to the best and whether
+// the seeds can tell them apart: the answer to "which method wins here, and by more than chance?".
+std::string ranking_markdown(const ResultsTable& table) {
+  std::vector<size_t> order;
+  for (size_t i = 0; i < table.rows.size(); ++i) {
+    if (table.rows[i].final_spread().mean) order.push_back(i);
+  }
+  if (order.size() < 2) return {};
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    const auto& ra = table.rows[a];
+    const auto& rb = table.rows[b];
+    if (ra.setting != rb.setting) return a < b;  // settings keep the file's order
+    return *ra.final_spread().mean > *rb.final_spread().mean;
+  });
+  const std::string setting_head = table.has_settings ? "setting | " : "";
+  std::string md = fmt::format(
+      "\nWhich method wins: final-epoch means from the best down; the gap to the best in points, "
+      "its Welch t, and whether the gap is larger than both rows' seed spread (std). With three "
+      "seeds a gap inside the spread, or |t| under about 3 (Student's 5% two-sided point is 2.78 at "
+      "4 degrees of freedom), is not established.\n\n"
+      "| {}method | top-1 % final epoch | gap to the best | Welch t | gap larger than both spreads |\n"
+      "{}\n",
+      setting_head, table.has_settings ? "|---|---|---|---|---|---|" : "|---|---|---|---|---|");
+  for (const size_t i : order) {
+    const auto& row = table.rows[i];
+    const auto v = table.versus_best(i);
+    md += fmt::format("| {}{} | {} | {} | {} | {} |\n", table.has_settings ? row.setting + " | " : "",
+                      label(row), mean_pm_std(row), v.is_best ? "best" : signed_number(v.gap),
+                      v.welch_t ? fmt::format("{:.1f}", *v.welch_t) : "-",
+                      v.beyond_spread ? (*v.beyond_spread ? "yes" : "no") : "-");
+  }
+  return md;
+}
+
 }  // namespace
 
 std::string ResultsTable::markdown() const {
@@ -144,18 +210,21 @@ std::string ResultsTable::markdown() const {
     md += "* the training loop's time only: these runs come from a qimera that did not yet record "
           "the whole command's time.\n";
   }
-  return md;
+  return md + ranking_markdown(*this);
 }
 
 std::string ResultsTable::csv() const {
   std::string out =
       "setting,method,seeds_finished,seeds_planned,final_mean,final_std,final_per_seed,seeds,"
-      "best_mean_selected_on_test,wall_seconds_mean\n";
-  for (const auto& row : rows) {
+      "best_mean_selected_on_test,wall_seconds_mean,gap_to_best,welch_t_vs_best\n";
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const auto& row = rows[i];
     const auto s = row.final_spread();
-    out += fmt::format("{},{},{},{},{},{},{},{},{},{}\n", row.setting, row.method, s.n, row.planned,
-                       number(s.mean, 4), number(s.std, 4), per_seed(row, ";"), seeds_list(row),
-                       number(spread(row.best).mean, 4), number(spread(row.wall).mean, 1));
+    const auto v = versus_best(i);
+    out += fmt::format("{},{},{},{},{},{},{},{},{},{},{},{}\n", row.setting, row.method, s.n,
+                       row.planned, number(s.mean, 4), number(s.std, 4), per_seed(row, ";"),
+                       seeds_list(row), number(spread(row.best).mean, 4),
+                       number(spread(row.wall).mean, 1), number(v.gap, 4), number(v.welch_t, 3));
   }
   return out;
 }
@@ -166,8 +235,13 @@ nlohmann::json ResultsTable::json() const {
                           {"mean", s.mean ? nlohmann::json(*s.mean) : nlohmann::json()},
                           {"std", s.std ? nlohmann::json(*s.std) : nlohmann::json()}};
   };
+  auto optional = [](const std::optional<double>& v) {
+    return v ? nlohmann::json(*v) : nlohmann::json();
+  };
   auto list = nlohmann::json::array();
-  for (const auto& row : rows) {
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const auto& row = rows[i];
+    const auto v = versus_best(i);
     auto final = to_json(row.final_spread());
     final["per_seed"] = nlohmann::json::object();
     for (const auto& [seed, v] : row.final_by_seed) final["per_seed"][std::to_string(seed)] = v;
@@ -178,7 +252,13 @@ nlohmann::json ResultsTable::json() const {
                     {"seeds_planned", row.planned},
                     {"final_epoch_top1", final},
                     {"best_epoch_top1_selected_on_test_set", to_json(spread(row.best))},
-                    {"wall_seconds", wall}});
+                    {"wall_seconds", wall},
+                    {"versus_best",
+                     {{"is_best", v.is_best},
+                      {"gap", optional(v.gap)},
+                      {"welch_t", optional(v.welch_t)},
+                      {"gap_larger_than_both_spreads",
+                       v.beyond_spread ? nlohmann::json(*v.beyond_spread) : nlohmann::json()}}}});
   }
   return {{"title", title},
           {"full_precision_top1", full_precision ? nlohmann::json(*full_precision) : nlohmann::json()},

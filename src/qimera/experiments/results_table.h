@@ -24,6 +24,19 @@ struct Spread {
 };
 Spread spread(const std::vector<double>& values);
 
+/// Welch's t of a's mean minus b's: the gap over its standard error, sqrt(sa^2/na + sb^2/nb).
+/// Empty unless both have two or more values and the standard error is above zero.
+std::optional<double> welch_t(const Spread& a, const Spread& b);
+
+/// A row against the best final-epoch mean of its setting: what a user reads to see which method
+/// wins and whether three seeds can tell.
+struct VersusBest {
+  bool is_best = false;
+  std::optional<double> gap;       // this row's mean minus the best's (<= 0); empty if not run
+  std::optional<double> welch_t;   // of that gap
+  std::optional<bool> beyond_spread;  // |gap| larger than both rows' sample std; empty without them
+};
+
 struct ResultRow {
   std::string method;   // a method's name, or "naive" (the runs' shared untrained starting point)
   std::string setting;  // empty when the sweep has no settings
@@ -42,6 +55,9 @@ struct ResultsTable {
   bool has_settings = false;
   std::vector<ResultRow> rows;
   size_t finished = 0, planned = 0;  // runs
+
+  /// Row `i` against the row with the best final mean in its setting.
+  VersusBest versus_best(size_t i) const;
 
   std::string markdown() const;
   std::string csv() const;
