@@ -72,7 +72,9 @@ void add_sweep_command(CLI::App& app) {
       "queue that survives interruption: run it again and finished runs are skipped, a half-done "
       "run resumes from its checkpoint. Ends with one table of final-epoch top-1 (mean +- sample "
       "std over seeds, every seed's value), best epoch (selected on the test set) and wall time, "
-      "written to OUT/table.md, table.csv and table.json.");
+      "then which method wins per setting (each row's gap to the best mean, its Welch t, and "
+      "whether the gap is larger than both seed spreads), written to OUT/table.md, table.csv and "
+      "table.json.");
   cmd->footer(
       "Sweep file (JSON):\n"
       "  out       the sweep's folder; run folders are OUT/METHOD[-SETTING]-SEED, logs beside them\n"
