@@ -146,6 +146,12 @@ std::string label(const ResultRow& row) {
   return row.method == "naive" ? "naive (no training, noise ranges)" : row.method;
 }
 
+// JSON null for a value that is not there (one seed has no std, a row not run has no mean).
+template <class T>
+nlohmann::json nullable(const std::optional<T>& v) {
+  return v ? nlohmann::json(*v) : nlohmann::json();
+}
+
 std::string signed_number(const std::optional<double>& v) {
   return v ? fmt::format("{:+.2f}", *v) : std::string("-");
 }
@@ -231,17 +237,12 @@ std::string ResultsTable::csv() const {
 
 nlohmann::json ResultsTable::json() const {
   auto to_json = [](const Spread& s) {
-    return nlohmann::json{{"n", s.n},
-                          {"mean", s.mean ? nlohmann::json(*s.mean) : nlohmann::json()},
-                          {"std", s.std ? nlohmann::json(*s.std) : nlohmann::json()}};
-  };
-  auto optional = [](const std::optional<double>& v) {
-    return v ? nlohmann::json(*v) : nlohmann::json();
+    return nlohmann::json{{"n", s.n}, {"mean", nullable(s.mean)}, {"std", nullable(s.std)}};
   };
   auto list = nlohmann::json::array();
   for (size_t i = 0; i < rows.size(); ++i) {
     const auto& row = rows[i];
-    const auto v = versus_best(i);
+    const auto versus = versus_best(i);
     auto final = to_json(row.final_spread());
     final["per_seed"] = nlohmann::json::object();
     for (const auto& [seed, v] : row.final_by_seed) final["per_seed"][std::to_string(seed)] = v;
@@ -254,14 +255,13 @@ nlohmann::json ResultsTable::json() const {
                     {"best_epoch_top1_selected_on_test_set", to_json(spread(row.best))},
                     {"wall_seconds", wall},
                     {"versus_best",
-                     {{"is_best", v.is_best},
-                      {"gap", optional(v.gap)},
-                      {"welch_t", optional(v.welch_t)},
-                      {"gap_larger_than_both_spreads",
-                       v.beyond_spread ? nlohmann::json(*v.beyond_spread) : nlohmann::json()}}}});
+                     {{"is_best", versus.is_best},
+                      {"gap", nullable(versus.gap)},
+                      {"welch_t", nullable(versus.welch_t)},
+                      {"gap_larger_than_both_spreads", nullable(versus.beyond_spread)}}}});
   }
   return {{"title", title},
-          {"full_precision_top1", full_precision ? nlohmann::json(*full_precision) : nlohmann::json()},
+          {"full_precision_top1", nullable(full_precision)},
           {"runs_finished", finished},
           {"runs_planned", planned},
           {"rows", list}};
