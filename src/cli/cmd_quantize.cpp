@@ -175,8 +175,16 @@ void run_quantize(Registered& r) {
                               exported.manifest.string(), exported.weights.filename().string(),
                               exported.file_bytes, 100 * exported.ratio(), exported.float32_bytes);
   }
-  // The whole command, evaluation and export included (a resumed run: this session only).
-  summary["wall_seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  // The whole command, evaluation and export included; a resumed run adds what its earlier sessions
+  // spent up to the checkpoint it resumed from, so sweep tables show the run's time, not the last part's.
+  const double this_session = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  const auto& result = outcome.summary;
+  const double earlier = result.contains("seconds_all_sessions")
+                             ? result.at("seconds_all_sessions").get<double>() - result.at("seconds_this_session").get<double>()
+                             : 0.0;
+  summary["wall_seconds"] = this_session + earlier;
+  summary["wall_seconds_this_session"] = this_session;
+  summary["resumed"] = o.resume;
   write_json(fs::path(o.out) / "summary.json", summary);
   fmt::print("{}{}", test ? "test accuracy:\n" : "", table.render());
   fmt::print("run folder: {} ({})\n", o.out,

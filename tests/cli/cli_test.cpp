@@ -197,9 +197,21 @@ TEST_F(CliFixture, DataFreeRunResumes) {
   EXPECT_THAT(first.output, HasSubstr("selected on the test set"));
   EXPECT_THAT(first.output, HasSubstr("checkpoint.pt"));
   EXPECT_THAT(first.output, HasSubstr("integer export: " + out + "/quantized.json"));
+  const auto first_summary = read_json(dir / "qimera/summary.json");
+  EXPECT_EQ(first_summary["resumed"], false);
+  EXPECT_EQ(first_summary["wall_seconds"], first_summary["wall_seconds_this_session"]);
   EXPECT_NE(qimera_cli(args + " --epochs 2").code, 0);  // would overwrite the run
   const auto resumed = qimera_cli(args + " --epochs 2 --resume");
   ASSERT_EQ(resumed.code, 0) << resumed.output;
+  // The summary's wall time is the whole run's: this session plus the first one's epoch.
+  const auto summary = read_json(dir / "qimera/summary.json");
+  EXPECT_EQ(summary["resumed"], true);
+  const double carried = summary["result"]["seconds_all_sessions"].get<double>() -
+                         summary["result"]["seconds_this_session"].get<double>();
+  EXPECT_GT(carried, 0.0);
+  EXPECT_LE(carried, first_summary["wall_seconds"].get<double>());
+  EXPECT_DOUBLE_EQ(summary["wall_seconds"].get<double>(),
+                   summary["wall_seconds_this_session"].get<double>() + carried);
   std::ifstream metrics(dir / "qimera/metrics.jsonl");
   int lines = 0;
   for (std::string line; std::getline(metrics, line);) ++lines;

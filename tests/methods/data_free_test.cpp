@@ -4,6 +4,7 @@
 #include "qimera/core/json_file.h"
 #include "qimera/data/loader.h"
 #include "qimera/eval/evaluate.h"
+#include "qimera/methods/checkpoint.h"
 #include "qimera/methods/gdfq_family.h"
 #include "qimera/methods/ptq.h"
 #include "qimera/models/memory_format.h"
@@ -298,6 +299,9 @@ std::string read_text(const std::filesystem::path& path) {
 }
 
 TEST(DataFree, ResumedRunEndsWithTheSameWeightsAsAnUninterruptedOne) {
+  // The shared teacher is built, drawing random numbers, on first use: build it before seeding, or
+  // the first trainer below starts from other draws than the second when this test runs alone.
+  teacher();
   Short s;
   s.o.loop.epochs = 3;
   s.o.schedule.iterations = 6;
@@ -305,7 +309,8 @@ TEST(DataFree, ResumedRunEndsWithTheSameWeightsAsAnUninterruptedOne) {
   TempDir whole, parts;
   at::manual_seed(7);
   auto uninterrupted = s.trainer();
-  run(*uninterrupted, s.o.loop, whole.path(), false, nullptr);
+  const auto whole_result = run(*uninterrupted, s.o.loop, whole.path(), false, nullptr);
+  EXPECT_EQ(whole_result.seconds_all_sessions, whole_result.seconds);
 
   // The "killed" run: its first session only got through 2 epochs (the multi-step schedule does not
   // depend on the total, so a 2-epoch session trains those epochs exactly as the 3-epoch run does).
@@ -313,11 +318,18 @@ TEST(DataFree, ResumedRunEndsWithTheSameWeightsAsAnUninterruptedOne) {
   first_loop.epochs = 2;
   at::manual_seed(7);
   auto first = s.trainer();
-  run(*first, first_loop, parts.path(), false, nullptr);
+  const auto first_result = run(*first, first_loop, parts.path(), false, nullptr);
   at::manual_seed(12345);  // a different process: nothing but the checkpoint carries over
+  const double carried = load_checkpoint(parts / "checkpoint.pt", s.trainer()->state()).extra.at("seconds");
   auto resumed = s.trainer();
   const auto result = run(*resumed, s.o.loop, parts.path(), true, nullptr);
   EXPECT_EQ(result.history.size(), 3u);
+  // The run's time is both sessions': the first one's up to its last checkpoint, then this one's.
+  EXPECT_GT(carried, 0.5 * first_result.seconds);
+  EXPECT_LE(carried, first_result.seconds);
+  EXPECT_DOUBLE_EQ(result.seconds_all_sessions, carried + result.seconds);
+  EXPECT_DOUBLE_EQ(read_json(parts / "result.json").at("seconds_all_sessions").get<double>(),
+                   result.seconds_all_sessions);
 
   const auto a = weights_of(*uninterrupted);
   const auto b = weights_of(*resumed);

@@ -18,8 +18,10 @@ struct RunOutcome {
   std::optional<double> final_top1;      // the final epoch, or the method's result when it does not train
   std::optional<double> best_top1;       // best epoch, selected on the test set
   std::optional<int64_t> best_epoch;
-  /// The whole command's wall time (summary.json "wall_seconds"); older runs only recorded their
-  /// training loop ("seconds_this_session"), marked by wall_is_loop_only.
+  /// The whole command's wall time (summary.json "wall_seconds"; a resumed run's includes its
+  /// earlier sessions up to the checkpoint it resumed from, but summaries written before that rule
+  /// hold the last session only). Older runs only recorded their training loop
+  /// ("seconds_this_session"), marked by wall_is_loop_only.
   std::optional<double> wall_seconds;
   bool wall_is_loop_only = false;
 };

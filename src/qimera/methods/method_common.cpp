@@ -64,6 +64,7 @@ MethodOutcome train(DataFreeTrainer& trainer, const LoopOptions& loop, const Met
   out.summary["final_epoch"] = run.final_epoch->to_json();
   if (run.best_epoch) out.summary["best_epoch_selected_on_test_set"] = run.best_epoch->to_json();
   out.summary["seconds_this_session"] = run.seconds;
+  out.summary["seconds_all_sessions"] = run.seconds_all_sessions;
   return out;
 }
 

@@ -180,8 +180,12 @@ RunResult run_epochs(Trainable& trainable, const LoopOptions& options, const Run
   RunResult result;
   double lr_scale = 1.0;
   int rollbacks = 0;
+  double earlier_sessions = 0;  // carried by the checkpoint, so a resumed run's time is the whole run's
+  nlohmann::json restored;
+  auto since_start = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
   auto restore = [&] {
     const auto info = load_checkpoint(folder.checkpoint(), state);
+    restored = info.extra;
     lr_scale = info.extra.value("lr_scale", 1.0);
     rollbacks = info.extra.value("rollbacks", 0);
     result.history.clear();
@@ -200,13 +204,20 @@ RunResult run_epochs(Trainable& trainable, const LoopOptions& options, const Run
     nlohmann::json history = nlohmann::json::array();
     for (const auto& r : result.history) history.push_back(r.to_ordered_json().dump());
     save_checkpoint(folder.checkpoint(), state, next_epoch,
-                    {{"lr_scale", lr_scale}, {"rollbacks", rollbacks}, {"history", history}});
+                    {{"lr_scale", lr_scale},
+                     {"rollbacks", rollbacks},
+                     {"history", history},
+                     {"seconds", earlier_sessions + since_start()}});
     write_metrics(folder, result.history);
   };
 
   int64_t epoch = 0;
   if (resume) {
     epoch = restore();
+    // Checkpoints from before this field: the recorded epochs' own seconds (training only).
+    double recorded = 0;
+    for (const auto& r : result.history) recorded += r.seconds;
+    earlier_sessions = restored.value("seconds", recorded);
     spdlog::info("resuming {} at epoch {}", folder.dir.string(), epoch + 1);
   } else {
     save(0);  // the starting point, for --on-nan rollback
@@ -241,9 +252,11 @@ RunResult run_epochs(Trainable& trainable, const LoopOptions& options, const Run
       result.best_epoch = r;
     }
   }
-  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  result.seconds = since_start();
+  result.seconds_all_sessions = earlier_sessions + result.seconds;
   nlohmann::json summary{{"final_epoch", result.final_epoch->to_json()},
-                         {"seconds_this_session", result.seconds}};
+                         {"seconds_this_session", result.seconds},
+                         {"seconds_all_sessions", result.seconds_all_sessions}};
   if (result.best_epoch) summary["best_epoch_selected_on_test_set"] = result.best_epoch->to_json();
   write_json(folder.result(), summary);
   return result;

@@ -60,6 +60,9 @@ struct RunResult {
   std::vector<EpochRecord> history;  // every epoch of the run, including resumed ones
   std::optional<EpochRecord> final_epoch, best_epoch;  // best: selected on the test set
   double seconds = 0;                // this session's
+  /// This session's plus the time earlier sessions had spent up to the checkpoint this one resumed
+  /// from (their epochs' training and evaluation; not their start-up, nor work after that checkpoint).
+  double seconds_all_sessions = 0;
 };
 
 /// What a training method does inside the loop.

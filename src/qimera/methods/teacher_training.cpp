@@ -169,6 +169,7 @@ TeacherTrainingResult train_teacher(models::ClassifierImpl& model,
   write_json(run_dir / "result.json",
              {{"epochs", result.epochs},
               {"seconds_this_session", result.seconds},
+              {"seconds_all_sessions", result.seconds + run.seconds_all_sessions - run.seconds},
               {"test_final_epoch", result.test ? result.test->to_json() : nlohmann::json()},
               {"card", result.card.string()}});
   return result;
