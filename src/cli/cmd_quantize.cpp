@@ -178,10 +178,7 @@ void run_quantize(Registered& r) {
   // The whole command, evaluation and export included; a resumed run adds what its earlier sessions
   // spent up to the checkpoint it resumed from, so sweep tables show the run's time, not the last part's.
   const double this_session = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  const auto& result = outcome.summary;
-  const double earlier = result.contains("seconds_all_sessions")
-                             ? result.at("seconds_all_sessions").get<double>() - result.at("seconds_this_session").get<double>()
-                             : 0.0;
+  const double earlier = outcome.run ? outcome.run->seconds_all_sessions - outcome.run->seconds : 0.0;
   summary["wall_seconds"] = this_session + earlier;
   summary["wall_seconds_this_session"] = this_session;
   summary["resumed"] = o.resume;

@@ -181,11 +181,10 @@ RunResult run_epochs(Trainable& trainable, const LoopOptions& options, const Run
   double lr_scale = 1.0;
   int rollbacks = 0;
   double earlier_sessions = 0;  // carried by the checkpoint, so a resumed run's time is the whole run's
-  nlohmann::json restored;
+  double restored_seconds = 0;  // what the last restored checkpoint had spent
   auto since_start = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
   auto restore = [&] {
     const auto info = load_checkpoint(folder.checkpoint(), state);
-    restored = info.extra;
     lr_scale = info.extra.value("lr_scale", 1.0);
     rollbacks = info.extra.value("rollbacks", 0);
     result.history.clear();
@@ -197,6 +196,10 @@ RunResult run_epochs(Trainable& trainable, const LoopOptions& options, const Run
     require(static_cast<int64_t>(result.history.size()) == info.next_epoch,
             "{}: the checkpoint is at epoch {} but records {} epochs", folder.checkpoint().string(),
             info.next_epoch, result.history.size());
+    // Checkpoints from before "seconds": the recorded epochs' own seconds (training only).
+    double recorded = 0;
+    for (const auto& r : result.history) recorded += r.seconds;
+    restored_seconds = info.extra.value("seconds", recorded);
     write_metrics(folder, result.history);
     return info.next_epoch;
   };
@@ -214,10 +217,7 @@ RunResult run_epochs(Trainable& trainable, const LoopOptions& options, const Run
   int64_t epoch = 0;
   if (resume) {
     epoch = restore();
-    // Checkpoints from before this field: the recorded epochs' own seconds (training only).
-    double recorded = 0;
-    for (const auto& r : result.history) recorded += r.seconds;
-    earlier_sessions = restored.value("seconds", recorded);
+    earlier_sessions = restored_seconds;  // not on a rollback: this session's time already counts
     spdlog::info("resuming {} at epoch {}", folder.dir.string(), epoch + 1);
   } else {
     save(0);  // the starting point, for --on-nan rollback
