@@ -19,6 +19,7 @@
 #include <spdlog/spdlog.h>
 
 #include <limits>
+#include <sstream>
 
 namespace qimera::cli {
 namespace {
@@ -36,6 +37,7 @@ struct EvalOptions {
   std::string calib_data = "noise";
   int64_t calib_batches = 8;
   int64_t calib_batch_size = 64;
+  std::vector<std::string> act_ranges_from;  // FILE or FILE=GLOB[,GLOB...]
 };
 
 struct Candidate {
@@ -87,6 +89,32 @@ Candidate int8_candidate(const EvalOptions& o, const deploy::QuantizedManifest& 
   return c;
 }
 
+// --act-ranges-from FILE[=GLOB,...], in order (a later one wins where both name a layer). Returns
+// what each took, for the table and the JSON.
+nlohmann::json adopt_ranges(models::ClassifierImpl& model, const std::vector<std::string>& specs) {
+  nlohmann::json adopted = nlohmann::json::array();
+  for (const auto& spec : specs) {
+    std::string file = spec;
+    std::vector<std::string> patterns;
+    const auto eq = spec.rfind('=');
+    if (eq != std::string::npos && !std::filesystem::exists(spec)) {
+      file = spec.substr(0, eq);
+      std::stringstream list(spec.substr(eq + 1));
+      for (std::string p; std::getline(list, p, ',');) {
+        if (!p.empty()) patterns.push_back(p);
+      }
+      require(!patterns.empty(), "--act-ranges-from {}: no layer pattern after '='", spec);
+    }
+    require(std::filesystem::is_regular_file(file),
+            "--act-ranges-from: {} does not exist (expected a quantized.json from qimera quantize)",
+            file);
+    const auto layers =
+        deploy::adopt_act_ranges(model, deploy::read_quantized_manifest(file), file, patterns);
+    adopted.push_back({{"file", file}, {"patterns", patterns}, {"layers", layers}});
+  }
+  return adopted;
+}
+
 // A quantized manifest brings its full-precision source along (when it names one), so that both
 // are evaluated side by side.
 std::vector<Candidate> load_candidates(const EvalOptions& o, c10::Device device) {
@@ -102,13 +130,23 @@ std::vector<Candidate> load_candidates(const EvalOptions& o, c10::Device device)
       spdlog::warn("the quantized model names no full-precision source that exists here; "
                    "evaluating it alone");
     }
-    out.push_back(candidate("quantized " + manifest.config.short_name(),
-                            deploy::load_quantized(manifest, device, o.common.nonfinite()),
-                            manifest.preprocess));
+    auto quantized = deploy::load_quantized(manifest, device, o.common.nonfinite());
+    std::string name = "quantized " + manifest.config.short_name();
+    const auto adopted = adopt_ranges(*quantized, o.act_ranges_from);
+    for (const auto& a : adopted) {
+      // The run folder and file name say whose ranges they are; the JSON keeps the whole path.
+      const std::filesystem::path file = a["file"].get<std::string>();
+      name += fmt::format(", {} activation ranges from {}", a["layers"].size(),
+                          (file.parent_path().filename() / file.filename()).string());
+    }
+    out.push_back(candidate(name, quantized, manifest.preprocess));
+    if (!adopted.empty()) out.back().details["act_ranges_from"] = adopted;
     if (o.engine == "int8") out.push_back(int8_candidate(o, manifest));
     return out;
   }
   require(o.engine == "fp", "--engine int8 needs a quantized model (a quantized.json from qimera quantize)");
+  require(o.act_ranges_from.empty(),
+          "--act-ranges-from needs a quantized model (a quantized.json from qimera quantize)");
   const auto card = deploy::resolve_model(o.model, o.weights);
   out.push_back(candidate("full precision", deploy::load_classifier(card, device, true, o.common.nonfinite()),
                          card.preprocess));
@@ -119,6 +157,8 @@ void run_eval(const EvalOptions& o) {
   check_output_file(o.json, "--json");
   const auto device = apply_common_options(o.common);
   require(o.engine == "fp" || device.is_cpu(), "--engine int8 runs on the CPU: add --device cpu");
+  require(o.engine == "fp" || o.act_ranges_from.empty(),
+          "--act-ranges-from changes the fake-quantized model only; use it with --engine fp");
   auto dataset = open_data(o.data, o.common);
   if (o.limit > 0) dataset = data::spread_subset(dataset, o.limit);
   Table table({"model", "top-1 %", "top-5 %", "images/s"});
@@ -139,7 +179,11 @@ void run_eval(const EvalOptions& o) {
                    fmt::format("{:.0f}", acc.images_per_second())});
     auto entry = acc.to_json();
     entry["model"] = candidate.name;
-    if (!candidate.details.empty()) entry["engine"] = candidate.details;
+    if (candidate.details.contains("act_ranges_from")) {
+      entry["act_ranges_from"] = candidate.details["act_ranges_from"];
+    } else if (!candidate.details.empty()) {
+      entry["engine"] = candidate.details;
+    }
     results.push_back(entry);
   }
   fmt::print("{} ({} images)\n{}", dataset->description(), results.front()["samples"].get<int64_t>(),
@@ -191,6 +235,13 @@ void add_eval_command(CLI::App& app) {
   cmd->add_option("--calib-batches", o.calib_batches, "int8: calibration batches")->capture_default_str();
   cmd->add_option("--calib-batch-size", o.calib_batch_size, "int8: calibration batch size")
       ->capture_default_str();
+  cmd->add_option("--act-ranges-from", o.act_ranges_from,
+                  "A diagnostic: evaluate the quantized --model with the activation ranges of "
+                  "another quantized model of the same architecture: FILE (its quantized.json, "
+                  "every range) or FILE=GLOB[,GLOB...] (the activations whose names match, e.g. "
+                  "'q.json=features.stage1.*'); repeatable, a later one wins. Tells how much of two "
+                  "runs' accuracy gap their activation ranges explain")
+      ->take_all();
   cmd->callback([] { run_eval(o); });
 }
 

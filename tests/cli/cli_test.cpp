@@ -146,6 +146,52 @@ TEST_F(CliFixture, PtqExportsAModelThatEvalReadsBackWithTheSameAccuracy) {
   EXPECT_DOUBLE_EQ(results[0]["top1"].get<double>(), summary["full_precision"]["top1"].get<double>());
 }
 
+// Two PTQ runs of one teacher share their integer weights and differ only in the ranges: evaluating
+// one with the other's ranges must give the other's accuracy, to the last digit.
+TEST_F(CliFixture, EvalWithAnotherRunsActivationRangesGivesThatRunsAccuracy) {
+  auto ptq = [&](const std::string& name, const std::string& calib) {
+    const auto r = qimera_cli("quantize --method ptq --wbits 3 --abits 3 --calib-data " + calib +
+                              " --calib-batches 1 --calib-batch-size 8 --model " + card_path +
+                              " --out " + (dir / name).string() + common);
+    EXPECT_EQ(r.code, 0) << r.output;
+    return (dir / name / "quantized.json").string();
+  };
+  const auto real = ptq("real", data), noise = ptq("noise", "noise");
+  auto top1 = [&](const std::string& args, const std::string& json) {
+    const auto r = qimera_cli("eval --data " + data + " " + args + " --json " + (dir / json).string() + common);
+    EXPECT_EQ(r.code, 0) << r.output;
+    return read_json(dir / json)["results"];
+  };
+  const auto own = top1("--model " + noise, "own.json");
+  const auto other = top1("--model " + real, "other.json");
+  const auto swapped = top1("--model " + real + " --act-ranges-from " + noise, "swapped.json");
+  ASSERT_EQ(swapped.size(), 2u);
+  EXPECT_DOUBLE_EQ(swapped[1]["top1"].get<double>(), own[1]["top1"].get<double>());
+  EXPECT_EQ(swapped[1]["act_ranges_from"][0]["layers"].size(), 19u);  // ResNet-20's activations
+  EXPECT_THAT(swapped[1]["model"].get<std::string>(), HasSubstr("19 activation ranges from"));
+  // A pattern takes only the layers it names; a later source wins: all of noise's ranges, then
+  // real's own for every layer again, is the real run.
+  const auto back = top1("--model " + real + " --act-ranges-from " + noise + " --act-ranges-from '" +
+                             real + "=features.init_block.*,features.stage*'", "back.json");
+  EXPECT_DOUBLE_EQ(back[1]["top1"].get<double>(), other[1]["top1"].get<double>());
+  EXPECT_EQ(back[1]["act_ranges_from"][1]["layers"].size(), 19u);
+  const auto one = top1("--model " + real + " --act-ranges-from '" + noise +
+                            "=features.init_block.activ'", "one.json");
+  EXPECT_EQ(one[1]["act_ranges_from"][0]["layers"].size(), 1u);
+  const auto stray = qimera_cli("eval --data " + data + " --model " + real + " --act-ranges-from '" +
+                                noise + "=features.nothing*'" + common);
+  EXPECT_EQ(stray.code, 1);
+  EXPECT_THAT(stray.output, HasSubstr("features.nothing*"));
+  const auto fp = qimera_cli("eval --data " + data + " --model " + card_path + " --act-ranges-from " +
+                             noise + common);
+  const auto missing = qimera_cli("eval --data " + data + " --model " + real + " --act-ranges-from " +
+                                  (dir / "none.json").string() + common);
+  EXPECT_EQ(missing.code, 1);
+  EXPECT_THAT(missing.output, HasSubstr("none.json"));
+  EXPECT_EQ(fp.code, 1);
+  EXPECT_THAT(fp.output, HasSubstr("needs a quantized model"));
+}
+
 TEST_F(CliFixture, SweepRunsAGridOnceAndRebuildsItsTableFromTheFolders) {
   const auto out = dir / "sweep";
   nlohmann::json sweep{

@@ -47,6 +47,79 @@ TEST(QuantizedModel, RoundTripReproducesLogitsExactly) {
   EXPECT_EQ(manifest.config.short_name(), "4w4a (@first=8, features.stage3.unit3.*=float)");
 }
 
+std::vector<std::pair<float, float>> act_ranges(const models::ClassifierImpl& model) {
+  std::vector<std::pair<float, float>> out;
+  for (const auto& layer : quant::quantizable_layers(model)) {
+    if (!layer.act) continue;
+    const auto [lo, hi] = layer.act->range();
+    out.emplace_back(lo.item<float>(), hi.item<float>());
+  }
+  return out;
+}
+
+TEST(QuantizedModel, AdoptedActivationRangesMakeTheOtherModelWhenTheWeightsAreTheSame) {
+  const quant::QuantConfig config;
+  auto q = observed_quantized_model(config);
+  TempDir dir;
+  export_quantized(*q, config, data::preprocess_preset("none"), dir / "a.json");
+  for (const auto& layer : quant::quantizable_layers(*q)) {
+    if (!layer.act) continue;
+    const auto [lo, hi] = layer.act->range();
+    layer.act->set_range(lo.item<float>(), 1.5f * hi.item<float>());
+  }
+  export_quantized(*q, config, data::preprocess_preset("none"), dir / "b.json");
+  const auto a = read_quantized_manifest(dir / "a.json"), b = read_quantized_manifest(dir / "b.json");
+  const auto x = at::randn({4, 3, 16, 16});
+  at::NoGradGuard no_grad;
+
+  auto all = load_quantized(a, c10::kCPU);
+  const auto changed = adopt_act_ranges(*all, b, dir / "b.json");
+  EXPECT_EQ(changed.size(), act_ranges(*all).size());  // every activation of ResNet-20 is quantized
+  EXPECT_TRUE(at::equal(all->forward(x), load_quantized(b, c10::kCPU)->forward(x)));
+  EXPECT_FALSE(at::equal(all->forward(x), load_quantized(a, c10::kCPU)->forward(x)));
+
+  auto part = load_quantized(a, c10::kCPU);
+  const auto stage1 = adopt_act_ranges(*part, b, dir / "b.json", {"features.stage1.*"});
+  EXPECT_EQ(stage1.size(), 6u);  // three units, two activations each
+  const auto from_a = act_ranges(*load_quantized(a, c10::kCPU));
+  const auto from_b = act_ranges(*load_quantized(b, c10::kCPU));
+  const auto mixed = act_ranges(*part);
+  const auto layers = quant::quantizable_layers(*part);
+  size_t i = 0;
+  for (const auto& layer : layers) {
+    if (!layer.act) continue;
+    const bool in_stage1 = layer.name.rfind("features.stage1.", 0) == 0;
+    EXPECT_EQ(mixed[i], in_stage1 ? from_b[i] : from_a[i]) << layer.name;
+    ++i;
+  }
+}
+
+TEST(QuantizedModel, AdoptingRangesFromAnotherArchitectureOrWithAStrayPatternIsAClearError) {
+  const quant::QuantConfig config;
+  auto q = observed_quantized_model(config);
+  TempDir dir;
+  export_quantized(*q, config, data::preprocess_preset("none"), dir / "a.json");
+  const auto a = read_quantized_manifest(dir / "a.json");
+  auto model = load_quantized(a, c10::kCPU);
+  try {
+    adopt_act_ranges(*model, a, dir / "a.json", {"features.stage9.*"});
+    FAIL() << "a pattern that matches nothing must be an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("features.stage9.*"), std::string::npos) << e.what();
+  }
+  auto shorter = a;
+  shorter.layers.pop_back();
+  try {
+    adopt_act_ranges(*model, shorter, dir / "other.json");
+    FAIL() << "a different architecture must be an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("other.json"), std::string::npos) << e.what();
+  }
+  auto float_layer = a;
+  float_layer.act_ranges.erase("features.stage2.unit1.activ");
+  EXPECT_THROW(adopt_act_ranges(*model, float_layer, dir / "a.json"), Error);
+}
+
 TEST(QuantizedModel, FourBitWeightsAreStoredTwoPerByte) {
   auto q = observed_quantized_model(quant::QuantConfig{});
   TempDir dir;

@@ -11,6 +11,8 @@
 #include <ATen/ATen.h>
 #include <spdlog/spdlog.h>
 
+#include <fnmatch.h>
+
 #include <algorithm>
 #include <cmath>
 
@@ -286,6 +288,53 @@ models::Classifier load_quantized(const QuantizedManifest& manifest, c10::Device
   model->to(device);
   model->eval();
   return model;
+}
+
+std::vector<std::string> adopt_act_ranges(models::ClassifierImpl& model,
+                                          const QuantizedManifest& source,
+                                          const fs::path& source_path,
+                                          const std::vector<std::string>& patterns) {
+  const auto layers = quant::quantizable_layers(model);
+  const auto where = source_path.string();
+  require(layers.size() == source.layers.size(),
+          "{}: {} quantizable layers, the model whose ranges it should replace has {} (a different "
+          "architecture)", where, source.layers.size(), layers.size());
+  for (size_t i = 0; i < layers.size(); ++i) {
+    require(layers[i].name == source.layers[i].name,
+            "{}: layer {} is {}, the model's is {} (a different architecture)", where, i,
+            source.layers[i].name, layers[i].name);
+  }
+  auto selected = [&](const std::string& name) {
+    return patterns.empty() ||
+           std::any_of(patterns.begin(), patterns.end(), [&](const std::string& p) {
+             return ::fnmatch(p.c_str(), name.c_str(), 0) == 0;
+           });
+  };
+  std::vector<std::string> changed;
+  std::set<std::string> used;
+  for (const auto& layer : layers) {
+    if (!layer.act || !layer.act->has_quantizer() || !selected(layer.name)) continue;
+    for (const auto& p : patterns) {
+      if (::fnmatch(p.c_str(), layer.name.c_str(), 0) == 0) used.insert(p);
+    }
+    const auto range = source.act_ranges.find(layer.name);
+    require(range != source.act_ranges.end(),
+            "{}: activation {} is not quantized there, so it has no range to take", where,
+            layer.name);
+    const auto [lo, hi] = range->second;
+    require(std::isfinite(lo) && std::isfinite(hi) && lo <= hi,
+            "{}: the range of activation {} is [{}, {}] (not finite, or inverted)", where,
+            layer.name, lo, hi);
+    layer.act->set_range(static_cast<float>(lo), static_cast<float>(hi));
+    changed.push_back(layer.name);
+  }
+  const auto example = std::find_if(layers.begin(), layers.end(), [](const auto& l) { return l.act; });
+  for (const auto& p : patterns) {
+    require(used.count(p),
+            "activation-range pattern '{}' matches no quantized activation (names look like '{}')",
+            p, example == layers.end() ? std::string("none") : example->name);
+  }
+  return changed;
 }
 
 }  // namespace qimera::deploy

@@ -67,4 +67,16 @@ QuantizedManifest read_quantized_manifest(const std::filesystem::path& path);
 models::Classifier load_quantized(const QuantizedManifest& manifest, c10::Device device,
                                   io::NonFinite nonfinite = io::NonFinite::Refuse);
 
+/// Gives the activation quantizers of `model` (loaded by load_quantized) whose layer names match one
+/// of `patterns` (shell globs; none: every quantized activation) the ranges that `source` states.
+/// A diagnostic: two runs of one teacher differ in their weights and in the activation ranges
+/// observed on their images; evaluating one run's weights with the other's ranges tells how much
+/// of their accuracy gap the ranges explain. Errors, naming the file, when the architectures
+/// differ, a pattern matches no quantized activation, or a matched layer is float in `source`.
+/// Returns the names of the layers changed, in module order.
+std::vector<std::string> adopt_act_ranges(models::ClassifierImpl& model,
+                                          const QuantizedManifest& source,
+                                          const std::filesystem::path& source_path,
+                                          const std::vector<std::string>& patterns = {});
+
 }  // namespace qimera::deploy
