@@ -367,6 +367,31 @@ TEST(DataFree, MetricsMatchTheCheckpointAfterAKillBetweenTheTwo) {
   EXPECT_NE(text.find("\"epoch\":2"), std::string::npos) << text;
 }
 
+// A checkpoint whose integrity record holds but whose run record has a string where a number
+// belongs (another writer, an edit with the record recomputed) is an error naming the file, not
+// the JSON library's bare type error.
+TEST(DataFree, ResumingFromAMalformedRunRecordNamesTheCheckpoint) {
+  Short s;
+  s.o.loop.epochs = 1;
+  s.o.schedule.observe_epochs = 1;
+  s.o.schedule.iterations = 1;
+  s.o.schedule.batch_size = 4;
+  TempDir dir;
+  auto trainer = s.trainer();
+  run(*trainer, s.o.loop, dir.path(), false, nullptr);
+  const RunFolder folder{dir.path()};
+  for (const auto& extra : {nlohmann::json{{"lr_scale", "fast"}},
+                            nlohmann::json{{"history", {"{\"epoch\": 1, \"test_top1\": \"high\"}"}}}}) {
+    save_checkpoint(folder.checkpoint(), trainer->state(), extra.contains("history") ? 1 : 0, extra);
+    auto resumed = s.trainer();
+    const auto message = qimera::testing::error_of([&] {
+      run(*resumed, s.o.loop, dir.path(), true, nullptr);
+    });
+    EXPECT_NE(message.find(folder.checkpoint().string()), std::string::npos) << message;
+    EXPECT_NE(message.find("malformed"), std::string::npos) << message;
+  }
+}
+
 TEST(DataFree, RefusesToOverwriteARunAndSaysWhenThereIsNothingToResume) {
   Short s;
   s.o.loop.epochs = 1;

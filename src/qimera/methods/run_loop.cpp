@@ -183,8 +183,7 @@ RunResult run_epochs(Trainable& trainable, const LoopOptions& options, const Run
   double earlier_sessions = 0;  // carried by the checkpoint, so a resumed run's time is the whole run's
   double restored_seconds = 0;  // what the last restored checkpoint had spent
   auto since_start = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
-  auto restore = [&] {
-    const auto info = load_checkpoint(folder.checkpoint(), state);
+  auto restore_extra = [&](const CheckpointInfo& info) {
     lr_scale = info.extra.value("lr_scale", 1.0);
     rollbacks = info.extra.value("rollbacks", 0);
     result.history.clear();
@@ -202,6 +201,16 @@ RunResult run_epochs(Trainable& trainable, const LoopOptions& options, const Run
     restored_seconds = info.extra.value("seconds", recorded);
     write_metrics(folder, result.history);
     return info.next_epoch;
+  };
+  auto restore = [&] {
+    const auto info = load_checkpoint(folder.checkpoint(), state);
+    try {
+      return restore_extra(info);
+    } catch (const nlohmann::json::exception& e) {
+      // The integrity record only proves the bytes are as written, not that a writer wrote
+      // numbers where this reader expects them.
+      fail("{}: the checkpoint's run record is malformed: {}", folder.checkpoint().string(), e.what());
+    }
   };
   auto save = [&](int64_t next_epoch) {
     nlohmann::json history = nlohmann::json::array();
