@@ -55,6 +55,16 @@ struct Short {
   }
 };
 
+// One epoch of one iteration: the quickest finished run folder.
+struct Tiny : Short {
+  Tiny() {
+    o.loop.epochs = 1;
+    o.schedule.observe_epochs = 1;
+    o.schedule.iterations = 1;
+    o.schedule.batch_size = 4;
+  }
+};
+
 RunResult run(DataFreeTrainer& trainer, const LoopOptions& loop, const std::filesystem::path& dir,
               bool resume, data::BatchLoader* test) {
   const RunFolder folder{dir};
@@ -371,11 +381,7 @@ TEST(DataFree, MetricsMatchTheCheckpointAfterAKillBetweenTheTwo) {
 // belongs (another writer, an edit with the record recomputed) is an error naming the file, not
 // the JSON library's bare type error.
 TEST(DataFree, ResumingFromAMalformedRunRecordNamesTheCheckpoint) {
-  Short s;
-  s.o.loop.epochs = 1;
-  s.o.schedule.observe_epochs = 1;
-  s.o.schedule.iterations = 1;
-  s.o.schedule.batch_size = 4;
+  Tiny s;
   TempDir dir;
   auto trainer = s.trainer();
   run(*trainer, s.o.loop, dir.path(), false, nullptr);
@@ -393,11 +399,7 @@ TEST(DataFree, ResumingFromAMalformedRunRecordNamesTheCheckpoint) {
 }
 
 TEST(DataFree, RefusesToOverwriteARunAndSaysWhenThereIsNothingToResume) {
-  Short s;
-  s.o.loop.epochs = 1;
-  s.o.schedule.observe_epochs = 1;
-  s.o.schedule.iterations = 1;
-  s.o.schedule.batch_size = 4;
+  Tiny s;
   TempDir dir;
   auto trainer = s.trainer();
   run(*trainer, s.o.loop, dir.path(), false, nullptr);
