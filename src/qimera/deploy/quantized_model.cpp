@@ -11,8 +11,6 @@
 #include <ATen/ATen.h>
 #include <spdlog/spdlog.h>
 
-#include <fnmatch.h>
-
 #include <algorithm>
 #include <cmath>
 
@@ -304,19 +302,17 @@ std::vector<std::string> adopt_act_ranges(models::ClassifierImpl& model,
             "{}: layer {} is {}, the model's is {} (a different architecture)", where, i,
             source.layers[i].name, layers[i].name);
   }
-  auto selected = [&](const std::string& name) {
-    return patterns.empty() ||
-           std::any_of(patterns.begin(), patterns.end(), [&](const std::string& p) {
-             return ::fnmatch(p.c_str(), name.c_str(), 0) == 0;
-           });
-  };
   std::vector<std::string> changed;
   std::set<std::string> used;
   for (const auto& layer : layers) {
-    if (!layer.act || !layer.act->has_quantizer() || !selected(layer.name)) continue;
+    if (!layer.act || !layer.act->has_quantizer()) continue;
+    bool selected = patterns.empty();
     for (const auto& p : patterns) {
-      if (::fnmatch(p.c_str(), layer.name.c_str(), 0) == 0) used.insert(p);
+      if (!quant::layer_name_matches(p, layer.name)) continue;
+      used.insert(p);
+      selected = true;
     }
+    if (!selected) continue;
     const auto range = source.act_ranges.find(layer.name);
     require(range != source.act_ranges.end(),
             "{}: activation {} is not quantized there, so it has no range to take", where,

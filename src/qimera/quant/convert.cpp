@@ -27,7 +27,7 @@ bool matches(const LayerOverride& o, const std::string& name, const std::string&
              const std::string& last) {
   if (o.pattern == "@first") return name == first;
   if (o.pattern == "@last") return name == last;
-  return ::fnmatch(o.pattern.c_str(), name.c_str(), 0) == 0;
+  return layer_name_matches(o.pattern, name);
 }
 
 c10::Device device_of(const torch::nn::Module& model) {
@@ -36,6 +36,10 @@ c10::Device device_of(const torch::nn::Module& model) {
 }
 
 }  // namespace
+
+bool layer_name_matches(const std::string& glob, const std::string& layer_name) {
+  return ::fnmatch(glob.c_str(), layer_name.c_str(), 0) == 0;
+}
 
 WeightQuantizer* QuantizableLayer::weight_quantizer() const {
   return conv ? &conv->quantizer : linear ? &linear->quantizer : nullptr;

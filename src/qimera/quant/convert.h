@@ -57,6 +57,10 @@ struct QuantizableLayer {
 /// Every quantizable layer in module order.
 std::vector<QuantizableLayer> quantizable_layers(const torch::nn::Module& model);
 
+/// Whether a layer name matches a shell glob ("features.stage1.*"); the one rule every
+/// layer-selecting flag uses, so that a pattern means the same everywhere.
+bool layer_name_matches(const std::string& glob, const std::string& layer_name);
+
 /// What the pass did to one layer.
 struct LayerQuantization {
   std::string name;
