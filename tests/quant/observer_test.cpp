@@ -15,7 +15,7 @@ std::pair<float, float> constant_range(ObserverKind kind, int updates) {
   options.kind = kind;
   auto state = initial_observer_state(options);
   const auto x = at::tensor({0.0f, 0.25f, 1.0f});
-  for (int i = 0; i < updates; ++i) observe(options, state, x);
+  for (int i = 0; i < updates; ++i) observe(options, state, x, 8);
   const auto [lo, hi] = observed_range(options, state);
   return {lo.item<float>(), hi.item<float>()};
 }
@@ -44,8 +44,8 @@ TEST(Observer, BiasCorrectedEmaReadsTheTrueAverageFromTheFirstUpdate) {
 TEST(Observer, BiasCorrectedEmaWeightsRecentBatches) {
   ObserverOptions options;  // Ema, beta 0.9
   auto state = initial_observer_state(options);
-  observe(options, state, at::tensor({0.0f, 1.0f}));
-  observe(options, state, at::tensor({0.0f, 3.0f}));
+  observe(options, state, at::tensor({0.0f, 1.0f}), 8);
+  observe(options, state, at::tensor({0.0f, 3.0f}), 8);
   // (0.1*0.9*1 + 0.1*3) / (1 - 0.81) = 0.39 / 0.19
   EXPECT_NEAR(observed_range(options, state).second.item<float>(), 0.39 / 0.19, 1e-5);
 }
@@ -54,8 +54,8 @@ TEST(Observer, MinMaxIncludesZeroAndKeepsExtremes) {
   ObserverOptions options;
   options.kind = ObserverKind::MinMax;
   auto state = initial_observer_state(options);
-  observe(options, state, at::tensor({0.5f, 2.0f}));
-  observe(options, state, at::tensor({-1.0f, 1.0f}));
+  observe(options, state, at::tensor({0.5f, 2.0f}), 8);
+  observe(options, state, at::tensor({-1.0f, 1.0f}), 8);
   const auto [lo, hi] = observed_range(options, state);
   EXPECT_FLOAT_EQ(lo.item<float>(), -1.0f);
   EXPECT_FLOAT_EQ(hi.item<float>(), 2.0f);
@@ -69,11 +69,69 @@ TEST(Observer, PercentileIgnoresRareOutliersAndAveragesBatches) {
   auto state = initial_observer_state(options);
   auto x = at::linspace(0, 1, 10001);
   x[5000] = 1000.0f;  // one outlier
-  observe(options, state, x);
-  observe(options, state, x * 3);
+  observe(options, state, x, 8);
+  observe(options, state, x * 3, 8);
   const auto [lo, hi] = observed_range(options, state);
   EXPECT_NEAR(hi.item<float>(), (0.99 + 2.97) / 2, 1e-3);
   EXPECT_NEAR(lo.item<float>(), (0.01 + 0.03) / 2, 1e-3);
+}
+
+// The range an Mse observer reads after one batch at `bits`.
+std::pair<float, float> mse_range(const at::Tensor& x, int bits) {
+  ObserverOptions options;
+  options.kind = ObserverKind::Mse;
+  auto state = initial_observer_state(options);
+  observe(options, state, x, bits);
+  const auto [lo, hi] = observed_range(options, state);
+  return {lo.item<float>(), hi.item<float>()};
+}
+
+TEST(Observer, MseClipsAnOutlierWhenThatLowersTheErrorAndAveragesBatches) {
+  // 4000 ones, a zero and one 50, at 2 bits (4 levels). The full range [0, 50] (step 16.7)
+  // rounds every one to 0: summed error 4000. [0, 3] (step 1) keeps the ones exact and clips the
+  // outlier to 3: error 47^2 = 2209, the least of the 100 candidates [0, 50 k / 100] (next best:
+  // [0, 3.5], 111 + 46.5^2 = 2273; [0, 4], 444 + 46^2 = 2560).
+  auto x = at::ones({4002});
+  x[0] = 0.0f;
+  x[1] = 50.0f;
+  ObserverOptions options;
+  options.kind = ObserverKind::Mse;
+  auto state = initial_observer_state(options);
+  observe(options, state, x, 2);
+  EXPECT_NEAR(observed_range(options, state).second.item<float>(), 3.0f, 1e-4);
+  observe(options, state, x * 2, 2);  // the same shape twice as large: [0, 6]
+  const auto [lo, hi] = observed_range(options, state);
+  EXPECT_NEAR(lo.item<float>(), 0.0f, 1e-6);
+  EXPECT_NEAR(hi.item<float>(), 4.5f, 1e-4);
+  EXPECT_FLOAT_EQ(state.aux.item<float>(), 2.0f);
+}
+
+TEST(Observer, MseClipsMoreAtFewerBits) {
+  // Uniform values on [0, 1] clipped at c with L steps: error c^3 / (12 L^2) + (1 - c)^3 / 3, least
+  // at c = 6/7 for 2 bits (L = 3) and at c = 510/511 for 8 bits, whose nearest candidate is 1.
+  const auto x = at::linspace(0, 1, 10001);
+  EXPECT_NEAR(mse_range(x, 8).second, 1.0f, 1e-5);
+  EXPECT_NEAR(mse_range(x, 2).second, 6.0f / 7.0f, 0.015);
+  EXPECT_NEAR(mse_range(x, 2).first, 0.0f, 1e-6);
+}
+
+TEST(Observer, SampledObserversSeeEveryPositionOfAPlane) {
+  // Values are 1 except at every 4th position (a plane of 4 pixels, 0 at the first). A sample
+  // taking every 4th value would see only zeros; the Mse sample (at most 4096) must not.
+  const int64_t n = 4 * 4096;
+  auto x = at::ones({n / 4, 4});
+  x.select(1, 0).zero_();
+  EXPECT_NEAR(mse_range(x, 8).second, 1.0f, 1e-5);
+  // The Percentile sample (at most 2^20 values), with zeros at 7 of every 8 positions: the 99th
+  // percentile is 1 only if the ones are sampled.
+  ObserverOptions options;
+  options.kind = ObserverKind::Percentile;
+  options.percentile = 99.0;
+  auto state = initial_observer_state(options);
+  auto y = at::zeros({(int64_t{1} << 20), 8});
+  y.select(1, 3).fill_(1.0f);
+  observe(options, state, y, 8);
+  EXPECT_NEAR(observed_range(options, state).second.item<float>(), 1.0f, 1e-5);
 }
 
 TEST(Observer, OptionsValidateAndRoundTrip) {
@@ -87,6 +145,8 @@ TEST(Observer, OptionsValidateAndRoundTrip) {
   const auto back = ObserverOptions::from_json(o.to_json());
   EXPECT_EQ(back.kind, o.kind);
   EXPECT_DOUBLE_EQ(back.percentile, 99.9);
+  EXPECT_EQ(parse_observer("mse"), ObserverKind::Mse);
+  EXPECT_EQ(to_string(ObserverKind::Mse), "mse");
 }
 
 TEST(QuantAct, ObservesWhileUnfixedAndFreezesWhenFixed) {

@@ -73,7 +73,8 @@ DataFreeTrainer::DataFreeTrainer(models::Classifier teacher, DataFreeSetup setup
   require(!student_objective_.empty(), "a data-free method needs an objective for Q");
   require(setup_.schedule.observe_epochs >= 1 || student != nullptr ||
               setup_.quant.observer.kind == quant::ObserverKind::MinMax ||
-              setup_.quant.observer.kind == quant::ObserverKind::Percentile,
+              setup_.quant.observer.kind == quant::ObserverKind::Percentile ||
+              setup_.quant.observer.kind == quant::ObserverKind::Mse,
           "--observe-epochs 0 would leave the activation ranges empty");
   teacher_->eval();
   for (auto& p : teacher_->parameters()) p.set_requires_grad(false);

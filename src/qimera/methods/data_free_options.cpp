@@ -24,7 +24,8 @@ void describe_quantization(OptionVisitor& v, quant::QuantConfig& c) {
   v.option({"abits", "Activation bits (2-8)"}, c.act_bits);
   v.option({"observer",
             "Activation range observer: ema (bias-corrected), reference-ema (exact reproduction of "
-            "the reference, needs ~200 updates), minmax, percentile"},
+            "the reference, needs ~200 updates), minmax, percentile, mse (the clipping with the "
+            "least squared quantization error per batch; for few bits)"},
            TextValue{[&c] { return quant::to_string(c.observer.kind); },
                      [&c](const std::string& s) { c.observer.kind = quant::parse_observer(s); }});
   v.option({"observer_percentile", "Percentile observer: the high percentile (low = 100 - it)"},

@@ -67,7 +67,7 @@ QuantActImpl::QuantActImpl(ActivationKind kind) : kind_(kind) {}
 at::Tensor QuantActImpl::forward(const at::Tensor& x) {
   auto y = kind_ == ActivationKind::ReLU ? at::relu(x) : at::hardtanh(x, 0.0, 6.0);
   if (bits_ == 0 || !enabled_) return y;
-  if (observing_) observe(observer_, state_, y);
+  if (observing_) observe(observer_, state_, y, bits_);
   const auto [lo, hi] = observed_range(observer_, state_);
   return fake_quantize(y, affine_params(bits_, lo, hi), bits_, ste_);
 }
