@@ -24,6 +24,7 @@ struct SweepOptions {
   bool dry_run = false;
   std::vector<std::string> only;
   std::vector<std::string> only_settings;
+  std::vector<uint64_t> only_seeds;
 };
 
 // This program, so that every run uses the same build as the sweep.
@@ -38,6 +39,7 @@ void run(const SweepOptions& o) {
   auto config = experiments::read_sweep_config(o.config);
   if (!o.only.empty()) config = experiments::only_methods(config, o.only);
   if (!o.only_settings.empty()) config = experiments::only_settings(config, o.only_settings);
+  if (!o.only_seeds.empty()) config = experiments::only_seeds(config, o.only_seeds);
   if (!o.table_only) {
     experiments::RunnerOptions runner;
     runner.executable = own_executable();
@@ -97,6 +99,10 @@ void add_sweep_command(CLI::App& app) {
       ->delimiter(',');
   cmd->add_option("--only-settings", o.only_settings,
                   "Only these settings of the file (names such as 4w4a, comma-separated or repeated)")
+      ->delimiter(',');
+  cmd->add_option("--only-seeds", o.only_seeds,
+                  "Only these seeds of the file (comma-separated or repeated); the table then shows "
+                  "only them")
       ->delimiter(',');
   cmd->callback([] { run(o); });
 }

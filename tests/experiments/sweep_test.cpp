@@ -107,6 +107,18 @@ TEST(SweepConfig, OnlySettingsKeepsTheNamedSettingsInTheFilesOrder) {
               HasSubstr("(it has none)"));
 }
 
+TEST(SweepConfig, OnlySeedsKeepsTheNamedSeedsInTheFilesOrder) {
+  auto j = two_by_two("out");
+  j["seeds"] = {3, 1, 2};
+  const auto config = parse_sweep_config(j, "s.json");
+  const auto runs = expand_sweep(only_seeds(config, {2, 3}));
+  ASSERT_EQ(runs.size(), 4u);  // 2 methods x 1 setting x seeds 3 and 2
+  EXPECT_EQ(runs[0].dir, fs::path("out/gdfq-4w4a-3"));
+  EXPECT_EQ(runs[3].dir, fs::path("out/qimera-4w4a-2"));
+  EXPECT_THAT(testing::error_of([&] { only_seeds(config, {4}); }),
+              HasSubstr("--only-seeds 4: the sweep has no such seed (it has 3, 1, 2)"));
+}
+
 // The sweep files in sweeps/ are the recipes of docs/results.md: a typo in one would surface only
 // when its run starts, possibly hours into a sweep.
 TEST(SweepConfig, EveryShippedSweepFileParsesNamesAModelThatExistsAndWritesUnderRuns) {

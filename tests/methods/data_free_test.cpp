@@ -13,6 +13,7 @@
 #include "support/test_support.h"
 
 #include <ATen/ATen.h>
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -441,6 +442,21 @@ TEST(DataFree, NonFiniteLossRollsBackWithLowerLearningRates) {
   EXPECT_EQ(result.history.size(), 2u);
   EXPECT_NEAR(result.history.front().value("lr_q"), 1e-6, 1e-12);
   EXPECT_TRUE(std::isfinite(result.final_epoch->value("loss_q")));
+}
+
+// A calibration observer (minmax, percentile, mse) with no observe epochs used to pass this check and
+// train Q on ranges [0, 0]: 10% top-1 and no message.
+TEST(DataFree, RefusesToStartWithRangesThatNothingWillFill) {
+  for (const auto* kind : {"ema", "minmax", "percentile", "mse"}) {
+    Short s;
+    s.o.schedule.warmup_epochs = 0;
+    s.o.schedule.observe_epochs = 0;
+    s.o.quant.observer.kind = quant::parse_observer(kind);
+    EXPECT_THAT(qimera::testing::error_of([&] { s.trainer(); }),
+                ::testing::HasSubstr("--observe-epochs 0 would leave the activation ranges empty"))
+        << kind;
+  }
+  // A Q handed over calibrated (ZeroQ + --zeroq-finetune) needs none: methods_test covers that path.
 }
 
 TEST(DataFree, OptionsAreValidated) {

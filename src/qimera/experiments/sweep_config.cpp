@@ -137,6 +137,20 @@ SweepConfig only_settings(const SweepConfig& config, const std::vector<std::stri
   return out;
 }
 
+SweepConfig only_seeds(const SweepConfig& config, const std::vector<uint64_t>& seeds) {
+  for (const auto seed : seeds) {
+    require(std::find(config.seeds.begin(), config.seeds.end(), seed) != config.seeds.end(),
+            "--only-seeds {}: the sweep has no such seed (it has {})", seed,
+            fmt::join(config.seeds, ", "));
+  }
+  SweepConfig out = config;
+  out.seeds.clear();
+  for (const auto seed : config.seeds) {
+    if (std::find(seeds.begin(), seeds.end(), seed) != seeds.end()) out.seeds.push_back(seed);
+  }
+  return out;
+}
+
 std::vector<SweepRun> expand_sweep(const SweepConfig& config) {
   std::vector<SweepEntry> settings = config.settings;
   if (settings.empty()) settings.push_back({});

@@ -53,6 +53,10 @@ SweepConfig only_methods(const SweepConfig& config, const std::vector<std::strin
 /// The same for settings (e.g. one bit width of a file that lists several).
 SweepConfig only_settings(const SweepConfig& config, const std::vector<std::string>& names);
 
+/// The same for seeds (e.g. seed 1 of every method first, as a preview); a seed the file does not
+/// list is an Error.
+SweepConfig only_seeds(const SweepConfig& config, const std::vector<uint64_t>& seeds);
+
 /// Every run, seed-major (all methods of seed 1, then seed 2, ...) so that a sweep stopped half-way
 /// leaves complete rows for the first seeds; within a seed, setting-major in the file's order.
 std::vector<SweepRun> expand_sweep(const SweepConfig& config);

@@ -71,11 +71,12 @@ DataFreeTrainer::DataFreeTrainer(models::Classifier teacher, DataFreeSetup setup
                setup_.real_targets.size(0) == setup_.real_images.size(0)),
           "real images need as many targets and at least one per batch");
   require(!student_objective_.empty(), "a data-free method needs an objective for Q");
-  require(setup_.schedule.observe_epochs >= 1 || student != nullptr ||
-              setup_.quant.observer.kind == quant::ObserverKind::MinMax ||
-              setup_.quant.observer.kind == quant::ObserverKind::Percentile ||
-              setup_.quant.observer.kind == quant::ObserverKind::Mse,
-          "--observe-epochs 0 would leave the activation ranges empty");
+  // Every observer kind starts empty (ranges [0, 0]): only warm-up epochs or a Q that comes
+  // calibrated (ZeroQ) fill it. Calibration kinds were once exempt here and trained on zero ranges.
+  require(setup_.schedule.observe_epochs >= 1 || student != nullptr,
+          "--observe-epochs 0 would leave the activation ranges empty (every observer kind, {} "
+          "included, fills them only during the observe epochs)",
+          quant::to_string(setup_.quant.observer.kind));
   teacher_->eval();
   for (auto& p : teacher_->parameters()) p.set_requires_grad(false);
   if (student) {
