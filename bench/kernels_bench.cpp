@@ -1,9 +1,12 @@
 // Fake-quantization kernels on a ResNet-20-sized activation (batch 64 x 16 x 32 x 32): this
 // project's single-pass kernel against the same formula as an ATen composition and against
 // PyTorch's fused fake_quantize_per_tensor_affine (whose gradient is the clipped STE); and the
-// percentile observer's 99.99th percentile by partial selection against at::quantile's full sort.
+// percentile observer's 99.99th percentile by partial selection against at::quantile's full sort;
+// and one update of each observer kind, which a warm-up forward pays once per activation layer
+// (the mse kind's [100 x <=4096] search against one fake quantization of the whole tensor).
 #include "qimera/core/runtime.h"
 #include "qimera/quant/fake_quantize.h"
+#include "qimera/quant/observer.h"
 #include "qimera/quant/tail_quantile.h"
 
 #include <ATen/ATen.h>
@@ -59,6 +62,22 @@ void BM_PercentileFullSort(benchmark::State& state) {
   for (auto _ : state) benchmark::DoNotOptimize(at::quantile(x, 0.9999));
 }
 
+// One observer update at 3 bits (only mse depends on the width) on the activation above.
+void BM_Observe(benchmark::State& state, ObserverKind kind) {
+  const auto x = activation();
+  ObserverOptions options;
+  options.kind = kind;
+  auto observer = initial_observer_state(options);
+  for (auto _ : state) {
+    observe(options, observer, x, 3);
+    benchmark::DoNotOptimize(observer.hi.data_ptr<float>());
+  }
+}
+
+BENCHMARK_CAPTURE(BM_Observe, ema, ObserverKind::Ema)->Unit(benchmark::kMicrosecond);
+BENCHMARK_CAPTURE(BM_Observe, minmax, ObserverKind::MinMax)->Unit(benchmark::kMicrosecond);
+BENCHMARK_CAPTURE(BM_Observe, percentile, ObserverKind::Percentile)->Unit(benchmark::kMicrosecond);
+BENCHMARK_CAPTURE(BM_Observe, mse, ObserverKind::Mse)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_QimeraKernel)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_AtenComposition)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_PytorchFused)->Unit(benchmark::kMicrosecond);
