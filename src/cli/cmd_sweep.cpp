@@ -103,7 +103,8 @@ void add_sweep_command(CLI::App& app) {
   cmd->add_option("--only-seeds", o.only_seeds,
                   "Only these seeds of the file (comma-separated or repeated); the table then shows "
                   "only them")
-      ->delimiter(',');
+      ->delimiter(',')
+      ->check(seed_range());
   cmd->callback([] { run(o); });
 }
 

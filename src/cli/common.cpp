@@ -7,10 +7,16 @@
 
 #include <spdlog/spdlog.h>
 
+#include <limits>
+
 namespace qimera::cli {
 
 namespace {
 std::string g_command_line;
+}
+
+CLI::Validator seed_range() {
+  return CLI::Range(uint64_t{0}, static_cast<uint64_t>(std::numeric_limits<int64_t>::max()));
 }
 
 void add_common_options(CLI::App& command, CommonOptions& o) {
@@ -20,7 +26,8 @@ void add_common_options(CLI::App& command, CommonOptions& o) {
       ->capture_default_str()
       ->check(CLI::Range(0, 4096));
   command.add_option("--seed", o.seed, "Random seed (runs with the same seed repeat exactly on CPU)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(seed_range());
   command.add_option("--data-root", o.data_root,
                      "Folder of the prepared data sets (default: $QIMERA_DATA_DIR, else "
                      "$XDG_CACHE_HOME/qimera, else ~/.cache/qimera)");

@@ -30,6 +30,10 @@ struct CommonOptions {
   }
 };
 
+/// Seeds as run folders and sweep files store them (JSON integers, 0 .. 2^63 - 1): CLI11 would
+/// otherwise read "-1" into a uint64_t as 2^64 - 1, a seed no run record can hold.
+CLI::Validator seed_range();
+
 /// Adds --device, --threads, --seed, --data-root, --workers, --allow-nonfinite, --quiet, --verbose
 /// to `command`.
 void add_common_options(CLI::App& command, CommonOptions& options);

@@ -112,6 +112,14 @@ TEST_F(CliFixture, BadInputIsAClearErrorNamingTheFile) {
                                    " --out " + (dir / "q").string());
   EXPECT_EQ(bad_bits.code, 1);
   EXPECT_THAT(bad_bits.output, HasSubstr("12 bits"));
+  // CLI11 reads "-1" into a uint64_t as 2^64 - 1: a seed no run record or sweep file can hold.
+  const auto negative_seed = qimera_cli("eval --seed -1 --model " + card_path + " --data " + data + common);
+  EXPECT_NE(negative_seed.code, 0);
+  EXPECT_THAT(negative_seed.output, HasSubstr("--seed"));
+  const auto negative_sweep_seed = qimera_cli("sweep " + std::string(QIMERA_SOURCE_DIR) + "/sweeps/fmnist-4w4a.json --dry-run --only-seeds -1");
+  EXPECT_NE(negative_sweep_seed.code, 0);
+  EXPECT_THAT(negative_sweep_seed.output, HasSubstr("--only-seeds"));
+  EXPECT_THAT(negative_sweep_seed.output, ::testing::Not(HasSubstr("18446744073709551615")));
 }
 
 TEST_F(CliFixture, EvalPrintsATableAndWritesJson) {
