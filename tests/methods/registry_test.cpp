@@ -95,7 +95,7 @@ TEST(Registry, PresetsOfThePapersSettings) {
   auto c10 = configure_method(find_method("gdfq-cutmix"), "reference-cifar10-4w4a", {});
   EXPECT_EQ(options_to_json(describe_of(*c10))["mix_prob"], 0.5);
   EXPECT_THAT(error_of([] { configure_method(find_method("qimera"), "reference-cifar11-4w4a", {}); }),
-              HasSubstr("its presets: fmnist-short, reference-cifar10-4w4a"));
+              HasSubstr("its presets: fmnist-short, fmnist-short-3bit, reference-cifar10-4w4a"));
 }
 
 TEST(Registry, TheShortPresetIsTheSameScheduleForEveryDataFreeMethod) {
@@ -107,6 +107,32 @@ TEST(Registry, TheShortPresetIsTheSameScheduleForEveryDataFreeMethod) {
     EXPECT_EQ(o["batch_size"], 64) << name;
     EXPECT_EQ(o["lr_q"], 1e-3) << name;
   }
+}
+
+// The 3-bit preset is the short schedule plus the flags the 3w3a sweeps measured best; a method's
+// own additions (Qimera's K, p, EEI) are those of the short preset, and a flag still wins.
+TEST(Registry, TheThreeBitPresetIsTheShortScheduleWithMseRangesAndTheClippedSte) {
+  for (const auto* name : {"gdfq", "gdfq-mixup", "gdfq-cutmix", "qimera"}) {
+    auto m = configure_method(find_method(name), "fmnist-short-3bit", {});
+    auto shortm = configure_method(find_method(name), "fmnist-short", {});
+    auto o = options_to_json(describe_of(*m));
+    auto s = options_to_json(describe_of(*shortm));
+    EXPECT_EQ(o["wbits"], 3) << name;
+    EXPECT_EQ(o["abits"], 3) << name;
+    EXPECT_EQ(o["lr_q"], 1e-4) << name;
+    EXPECT_EQ(o["observer"], "mse") << name;
+    EXPECT_EQ(o["ste"], "clipped") << name;
+    EXPECT_EQ(s["observer"], "percentile") << name;
+    EXPECT_EQ(s["ste"], "unclipped") << name;
+    for (const auto* key : {"wbits", "abits", "lr_q", "observer", "ste"}) s.erase(key), o.erase(key);
+    EXPECT_EQ(o, s) << name;
+  }
+  auto q = configure_method(find_method("qimera"), "fmnist-short-3bit", {{"abits", {"4"}}});
+  const auto qo = options_to_json(describe_of(*q));
+  EXPECT_EQ(qo["abits"], 4);
+  EXPECT_EQ(qo["observer"], "mse");
+  EXPECT_THAT(error_of([] { configure_method(find_method("zaq"), "fmnist-short-3bit", {}); }),
+              HasSubstr("method 'zaq' has no preset 'fmnist-short-3bit'"));
 }
 
 TEST(Registry, AGivenOptionMustApplyToTheMethod) {

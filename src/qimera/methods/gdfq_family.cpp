@@ -95,7 +95,9 @@ MethodOutcome run_gdfq_family(const GdfqOptions& o, const QimeraAdditions* addit
 std::vector<PresetInfo> gdfq_family_presets(
     const std::function<nlohmann::json(const PaperSetting*)>& extra) {
   std::vector<PresetInfo> presets{
-      {"fmnist-short", kFmnistShortDescription, merge(fmnist_short_schedule(), extra(nullptr))}};
+      {"fmnist-short", kFmnistShortDescription, merge(fmnist_short_schedule(), extra(nullptr))},
+      {"fmnist-short-3bit", kFmnistShort3bitDescription,
+       merge(fmnist_short_3bit_schedule(), extra(nullptr))}};
   for (const auto& s : paper_settings()) {
     presets.push_back({s.name, "The reference's run script: " + s.description,
                        merge(reference_schedule(s), extra(&s))});

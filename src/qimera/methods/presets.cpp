@@ -9,6 +9,14 @@ nlohmann::json fmnist_short_schedule() {
           {"observer", "percentile"}};
 }
 
+nlohmann::json fmnist_short_3bit_schedule() {
+  return merge(fmnist_short_schedule(), {{"wbits", 3},
+                                         {"abits", 3},
+                                         {"lr_q", 1e-4},
+                                         {"observer", "mse"},
+                                         {"ste", "clipped"}});
+}
+
 const std::vector<PaperSetting>& paper_settings() {
   static const std::vector<PaperSetting> settings = {
       {"reference-cifar10-4w4a", "CIFAR-10 ResNet-20 4w4a", false, 4, 2, 0.4, false},

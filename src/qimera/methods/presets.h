@@ -19,6 +19,14 @@ inline constexpr const char* kFmnistShortDescription =
     "2 warm-up epochs train only the generator while activation ranges follow its images (percentile "
     "observer); Q's learning rate 1e-3, x0.1 at epoch 6";
 
+/// "fmnist-short-3bit": the short schedule at 3w3a with the flags that measured best there for GDFQ
+/// and Qimera (docs/results.md): Q lr 1e-4, mse activation ranges, the clipped straight-through
+/// gradient. Percentile ranges cost Qimera 4.5 points at 3 bits; the unclipped STE broke runs.
+nlohmann::json fmnist_short_3bit_schedule();
+inline constexpr const char* kFmnistShort3bitDescription =
+    "fmnist-short at 3w3a with Q's learning rate 1e-4, mse activation ranges and the clipped "
+    "straight-through gradient (measured best for GDFQ and Qimera at 3 bits; docs/results.md)";
+
 /// One of the paper's settings (results.md, last table).
 struct PaperSetting {
   std::string name;         // "reference-cifar10-4w4a", ...
