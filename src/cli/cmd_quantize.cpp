@@ -188,6 +188,9 @@ void run_quantize(Registered& r) {
              method->trains() ? "config.json, metrics.jsonl, checkpoint.pt, summary.json"
                               : "config.json, summary.json");
   fmt::print("{}", export_line);
+  for (const auto& collapse : outcome.run ? outcome.run->collapses : std::vector<std::string>{}) {
+    fmt::print("warning: {}; rerun with --on-collapse rollback or lower learning rates\n", collapse);
+  }
 }
 
 // "[default 0.4]", or "[default 200; zaq 60, qimera-zaq 60]" when methods differ, and which

@@ -78,7 +78,7 @@ TEST(Cli, HelpExplainsEveryCommandAndFlag) {
   const auto quantize = qimera_cli("quantize --help");
   EXPECT_EQ(quantize.code, 0);
   for (const char* flag : {"--se-k", "--se-p", "--dm", "--embedding-init", "--observer", "--wbits",
-                           "--layer", "--resume", "--on-nan", "--calib-data", "fmnist-short",
+                           "--layer", "--resume", "--on-nan", "--on-collapse", "--calib-data", "fmnist-short",
                            "reference-cifar100-4w4a", "--zeroq-finetune", "--mix-alpha",
                            "--mix-generator-loss", "--generator", "--zaq-q-steps", "--rho"}) {
     EXPECT_THAT(quantize.output, HasSubstr(flag));

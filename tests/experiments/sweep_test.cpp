@@ -224,13 +224,39 @@ TEST(ResultsTable, GroupsSeedsCountsNaiveOncePerSeedAndMarksMissingRuns) {
   EXPECT_THAT(md, HasSubstr("Full precision: 95.00"));
   // qimera (one seed, 93.50) is the best: gdfq's gap has no t and no spread verdict.
   EXPECT_THAT(table.csv(),
-              HasSubstr("4w4a,gdfq,2,2,92.5000,0.7071,92.00;93.00,1 2,94.2500,600.0,-1.0000,\n"));
+              HasSubstr("4w4a,gdfq,2,2,92.5000,0.7071,92.00;93.00,1 2,94.2500,600.0,-1.0000,,\n"));
   const auto j = table.json();
   EXPECT_DOUBLE_EQ(j["rows"][1]["final_epoch_top1"]["per_seed"]["2"].get<double>(), 93.0);
   EXPECT_TRUE(j["rows"][2]["final_epoch_top1"]["std"].is_null());
   write_results(table, dir.path());
   EXPECT_EQ(read_file(dir / "table.md"), md);
   EXPECT_EQ(read_json(dir / "table.json"), j);
+}
+
+// A run whose model fell to chance (summary.json "result"."collapses") is marked wherever its value
+// shows, so a failed run does not pass for a method's spread.
+TEST(ResultsTable, MarksARunWhoseModelCollapsed) {
+  TempDir dir;
+  const auto config = parse_sweep_config(two_by_two(dir.path()), "s.json");
+  write_summary(dir / "gdfq-4w4a-1", 1, 89.0, 92.0, 94.0, 500);
+  write_summary(dir / "gdfq-4w4a-2", 2, 90.0, 11.0, 94.5, 700);
+  auto summary = read_json(dir / "gdfq-4w4a-2" / "summary.json");
+  summary["result"]["collapses"] = {"epoch 6: test_top1 fell from 37.36% to 10.34% (chance 10.00%)"};
+  write_json(dir / "gdfq-4w4a-2" / "summary.json", summary);
+  EXPECT_EQ(read_run_outcome(dir / "gdfq-4w4a-2")->collapses.size(), 1u);
+  const auto table = collect_results(config);
+  const auto& gdfq = table.rows[1];
+  EXPECT_THAT(gdfq.collapsed_seeds, ElementsAre(2u));
+  const auto md = table.markdown();
+  EXPECT_THAT(md, HasSubstr("| 92.00, 11.00 (collapsed) |"));
+  EXPECT_THAT(md, HasSubstr("(collapsed): in that run the model fell to chance"));
+  EXPECT_THAT(table.csv(), HasSubstr(",2\n"));
+  EXPECT_EQ(table.json()["rows"][1]["final_epoch_top1"]["collapsed_seeds"].dump(), "[2]");
+  // A summary with a malformed list is an error naming it.
+  summary["result"]["collapses"] = "epoch 6";
+  write_json(dir / "gdfq-4w4a-2" / "summary.json", summary);
+  EXPECT_THAT(testing::error_of([&] { read_run_outcome(dir / "gdfq-4w4a-2"); }),
+              HasSubstr("summary.json: result.collapses is not a list"));
 }
 
 TEST(ResultsTable, WelchTIsTheGapOverItsStandardError) {

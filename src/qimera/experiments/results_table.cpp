@@ -70,6 +70,7 @@ ResultsTable collect_results(const SweepConfig& config) {
     if (!table.full_precision) table.full_precision = outcome->full_precision;
     auto& row = table.rows[index.at({run.setting, run.method})];
     if (outcome->final_top1) row.final_by_seed.emplace_back(run.seed, *outcome->final_top1);
+    if (!outcome->collapses.empty()) row.collapsed_seeds.push_back(run.seed);
     if (outcome->best_top1) row.best.push_back(*outcome->best_top1);
     if (outcome->wall_seconds) {
       row.wall.push_back(*outcome->wall_seconds);
@@ -130,9 +131,17 @@ std::string mean_pm_std(const ResultRow& row) {
   return text;
 }
 
-std::string per_seed(const ResultRow& row, const char* separator) {
+bool collapsed(const ResultRow& row, uint64_t seed) {
+  return std::find(row.collapsed_seeds.begin(), row.collapsed_seeds.end(), seed) != row.collapsed_seeds.end();
+}
+
+// A run whose model fell to chance is marked where its value is shown: its number is a failure,
+// not a method's spread.
+std::string per_seed(const ResultRow& row, const char* separator, const char* collapse_mark = "") {
   std::vector<std::string> parts;
-  for (const auto& [seed, v] : row.final_by_seed) parts.push_back(fmt::format("{:.2f}", v));
+  for (const auto& [seed, v] : row.final_by_seed) {
+    parts.push_back(fmt::format("{:.2f}{}", v, collapsed(row, seed) ? collapse_mark : ""));
+  }
   return fmt::format("{}", fmt::join(parts, separator));
 }
 
@@ -201,13 +210,14 @@ std::string ResultsTable::markdown() const {
       "the test set) | wall s per run |\n",
       setting_head);
   md += has_settings ? "|---|---|---|---|---|---|\n" : "|---|---|---|---|---|\n";
-  bool loop_only = false;
+  bool loop_only = false, any_collapse = false;
   for (const auto& row : rows) {
     const auto wall = spread(row.wall).mean;
     loop_only = loop_only || (wall && row.wall_loop_only);
+    any_collapse = any_collapse || !row.collapsed_seeds.empty();
     md += fmt::format("| {}{} | {} | {} | {} | {}{} |\n",
                       has_settings ? row.setting + " | " : "", label(row), mean_pm_std(row),
-                      per_seed(row, ", "), row.best.empty() ? "-" : number(spread(row.best).mean),
+                      per_seed(row, ", ", " (collapsed)"), row.best.empty() ? "-" : number(spread(row.best).mean),
                       wall ? number(wall, 0) : "-", wall && row.wall_loop_only ? "*" : "");
   }
   md += fmt::format("\n{} of {} runs finished; std is the sample standard deviation over seeds.\n",
@@ -216,21 +226,27 @@ std::string ResultsTable::markdown() const {
     md += "* the training loop's time only: these runs come from a qimera that did not yet record "
           "the whole command's time.\n";
   }
+  if (any_collapse) {
+    md += "(collapsed): in that run the model fell to chance during training and the run went on "
+          "(its summary.json lists the epochs); its value is counted in the mean. Rerun it with "
+          "--on-collapse rollback, or lower the learning rates.\n";
+  }
   return md + ranking_markdown(*this);
 }
 
 std::string ResultsTable::csv() const {
   std::string out =
       "setting,method,seeds_finished,seeds_planned,final_mean,final_std,final_per_seed,seeds,"
-      "best_mean_selected_on_test,wall_seconds_mean,gap_to_best,welch_t_vs_best\n";
+      "best_mean_selected_on_test,wall_seconds_mean,gap_to_best,welch_t_vs_best,collapsed_seeds\n";
   for (size_t i = 0; i < rows.size(); ++i) {
     const auto& row = rows[i];
     const auto s = row.final_spread();
     const auto v = versus_best(i);
-    out += fmt::format("{},{},{},{},{},{},{},{},{},{},{},{}\n", row.setting, row.method, s.n,
+    out += fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{}\n", row.setting, row.method, s.n,
                        row.planned, number(s.mean, 4), number(s.std, 4), per_seed(row, ";"),
                        seeds_list(row), number(spread(row.best).mean, 4),
-                       number(spread(row.wall).mean, 1), number(v.gap, 4), number(v.welch_t, 3));
+                       number(spread(row.wall).mean, 1), number(v.gap, 4), number(v.welch_t, 3),
+                       fmt::join(row.collapsed_seeds, " "));
   }
   return out;
 }
@@ -246,6 +262,7 @@ nlohmann::json ResultsTable::json() const {
     auto final = to_json(row.final_spread());
     final["per_seed"] = nlohmann::json::object();
     for (const auto& [seed, v] : row.final_by_seed) final["per_seed"][std::to_string(seed)] = v;
+    final["collapsed_seeds"] = row.collapsed_seeds;
     auto wall = to_json(spread(row.wall));
     wall["loop_only"] = row.wall_loop_only;
     list.push_back({{"method", row.method},

@@ -42,6 +42,7 @@ struct ResultRow {
   std::string setting;  // empty when the sweep has no settings
   size_t planned = 0;   // seeds in the grid
   std::vector<std::pair<uint64_t, double>> final_by_seed;
+  std::vector<uint64_t> collapsed_seeds;  // runs whose model fell to chance and went on
   std::vector<double> best;  // best epoch top-1 per finished seed (methods that train)
   std::vector<double> wall;  // seconds per finished run
   bool wall_loop_only = false;

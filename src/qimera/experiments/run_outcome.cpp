@@ -55,6 +55,14 @@ RunOutcome run_outcome_of(const nlohmann::json& j, const std::string& name) {
       const auto& best = result.at("best_epoch_selected_on_test_set");
       if (best.contains("epoch")) o.best_epoch = json_integer(best.at("epoch"), name + ": best epoch", 0, INT64_MAX);
     }
+    if (result.contains("collapses")) {
+      const auto& list = result.at("collapses");
+      require(list.is_array(), "{}: result.collapses is not a list", name);
+      for (const auto& c : list) {
+        require(c.is_string(), "{}: result.collapses holds a non-text entry", name);
+        o.collapses.push_back(c.get<std::string>());
+      }
+    }
     if (result.contains("seconds_this_session")) {
       o.wall_seconds = json_number(result.at("seconds_this_session"), name + ": seconds_this_session");
       o.wall_is_loop_only = true;

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json_fwd.hpp>
 
@@ -24,6 +25,9 @@ struct RunOutcome {
   /// ("seconds_this_session"), marked by wall_is_loop_only.
   std::optional<double> wall_seconds;
   bool wall_is_loop_only = false;
+  /// Epochs where the model fell to chance and the run went on ("result"."collapses"; empty for
+  /// runs from before that check).
+  std::vector<std::string> collapses;
 };
 
 /// The outcome recorded in a parsed summary.json; `name` (the file) is named in errors.

@@ -292,6 +292,9 @@ void DataFreeTrainer::student_step(const TrainingBatch& batch, int64_t epoch,
   note(mark, "quantized backward");
   optimizer_q_->step();
   note(mark, "quantized step");
+  // Q's top-1 against P's on the images Q learns from: falls to chance when Q collapses, which the
+  // run loop catches without test data.
+  metrics.add("q_agreement", 100 * agreement(view.student.logits.detach(), view.teacher.logits));
 }
 
 }  // namespace qimera::methods

@@ -65,6 +65,7 @@ MethodOutcome train(DataFreeTrainer& trainer, const LoopOptions& loop, const Met
   if (run.best_epoch) out.summary["best_epoch_selected_on_test_set"] = run.best_epoch->to_json();
   out.summary["seconds_this_session"] = run.seconds;
   out.summary["seconds_all_sessions"] = run.seconds_all_sessions;
+  out.summary["collapses"] = run.collapses;
   return out;
 }
 

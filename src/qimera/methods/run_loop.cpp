@@ -4,6 +4,7 @@
 #include "qimera/core/error.h"
 #include "qimera/core/json_file.h"
 #include "qimera/core/progress.h"
+#include "qimera/methods/collapse.h"
 #include "qimera/data/loader.h"
 
 #include <fmt/ranges.h>
@@ -92,9 +93,27 @@ void LoopOptions::describe(OptionVisitor& v, bool with_epochs) {
                        require(s == "stop" || s == "rollback", "--on-nan {}: expected stop or rollback", s);
                        on_nan = s == "stop" ? NanPolicy::Stop : NanPolicy::Rollback;
                      }});
+  v.option({"on_collapse",
+            "When an epoch brings the model from 3x chance or more to 1.5x chance or less (test "
+            "top-1, or Q's agreement with P on its training images): warn and go on, stop, or "
+            "rollback to the last checkpoint with lower learning rates",
+            true},
+           TextValue{[this] {
+                       return std::string(on_collapse == CollapsePolicy::Warn   ? "warn"
+                                          : on_collapse == CollapsePolicy::Stop ? "stop"
+                                                                                : "rollback");
+                     },
+                     [this](const std::string& s) {
+                       require(s == "warn" || s == "stop" || s == "rollback",
+                               "--on-collapse {}: expected warn, stop or rollback", s);
+                       on_collapse = s == "warn"   ? CollapsePolicy::Warn
+                                     : s == "stop" ? CollapsePolicy::Stop
+                                                   : CollapsePolicy::Rollback;
+                     }});
   v.option({"rollback_lr_factor", "Learning-rate factor applied at each rollback", true},
            rollback_lr_factor);
-  v.option({"max_rollbacks", "Rollbacks allowed before the run stops", true}, max_rollbacks);
+  v.option({"max_rollbacks", "Rollbacks allowed before the run stops (NaN and collapse together)", true},
+           max_rollbacks);
 }
 
 void LoopOptions::validate() const {
@@ -224,6 +243,15 @@ RunResult run_epochs(Trainable& trainable, const LoopOptions& options, const Run
   };
 
   int64_t epoch = 0;
+  auto roll_back = [&](const std::string& why) {
+    const int done = rollbacks + 1;  // restore() reads the checkpoint's count
+    epoch = restore();
+    rollbacks = done;
+    lr_scale *= options.rollback_lr_factor;
+    spdlog::warn("{}; rolled back to epoch {} with learning rates x{} (rollback {}/{})", why, epoch + 1,
+                 lr_scale, rollbacks, options.max_rollbacks);
+  };
+  const int64_t classes = trainable.evaluated().classifier_weight().size(0);
   if (resume) {
     epoch = restore();
     earlier_sessions = restored_seconds;  // not on a rollback: this session's time already counts
@@ -237,18 +265,30 @@ RunResult run_epochs(Trainable& trainable, const LoopOptions& options, const Run
       record = train_epoch(trainable, options, epoch, lr_scale);
     } catch (const NonFiniteLoss& e) {
       if (options.on_nan != NanPolicy::Rollback || rollbacks >= options.max_rollbacks) throw;
-      const int done = rollbacks + 1;
-      epoch = restore();
-      rollbacks = done;
-      lr_scale *= options.rollback_lr_factor;
-      spdlog::warn("{}; rolled back to epoch {} with learning rates x{} (rollback {}/{})", e.what(),
-                   epoch + 1, lr_scale, rollbacks, options.max_rollbacks);
+      roll_back(e.what());
       continue;
     }
     const bool last = epoch + 1 == options.epochs;
     if (test && ((epoch + 1) % options.eval_every == 0 || last)) {
       record.test = eval::evaluate_model(trainable.evaluated(), *test);
       spdlog::info("epoch {}/{}: test top-1 {:.2f}%", epoch + 1, options.epochs, record.test->top1);
+    }
+    if (const auto collapse = find_collapse(result.history, record, classes)) {
+      const auto why = collapse->describe();
+      if (options.on_collapse == CollapsePolicy::Rollback && rollbacks < options.max_rollbacks) {
+        roll_back(why);
+        continue;
+      }
+      // The collapsed epoch is not saved: the checkpoint still holds the one before it.
+      require(options.on_collapse == CollapsePolicy::Warn,
+              "{}: {}. Stopped{}; the checkpoint holds epoch {}. Lower the learning rates, or pass "
+              "--on-collapse rollback (--resume continues from the checkpoint)",
+              folder.dir.string(), why,
+              options.on_collapse == CollapsePolicy::Stop
+                  ? std::string(" (--on-collapse stop)")
+                  : fmt::format(" after {} rollbacks (--max-rollbacks)", rollbacks),
+              epoch);
+      spdlog::warn("{}: {}; going on (--on-collapse warn)", folder.dir.string(), why);
     }
     result.history.push_back(record);
     ++epoch;
@@ -261,11 +301,13 @@ RunResult run_epochs(Trainable& trainable, const LoopOptions& options, const Run
       result.best_epoch = r;
     }
   }
+  for (const auto& c : collapses_in(result.history, classes)) result.collapses.push_back(c.describe());
   result.seconds = since_start();
   result.seconds_all_sessions = earlier_sessions + result.seconds;
   nlohmann::json summary{{"final_epoch", result.final_epoch->to_json()},
                          {"seconds_this_session", result.seconds},
-                         {"seconds_all_sessions", result.seconds_all_sessions}};
+                         {"seconds_all_sessions", result.seconds_all_sessions},
+                         {"collapses", result.collapses}};
   if (result.best_epoch) summary["best_epoch_selected_on_test_set"] = result.best_epoch->to_json();
   write_json(folder.result(), summary);
   return result;

@@ -1,7 +1,7 @@
 // The one epoch loop every training method runs: teacher training and every data-free method. It owns
 // the run folder's life: a checkpoint after every epoch (written atomically), metrics.jsonl kept
 // equal to the checkpoint's history (one line per finished epoch, whatever the kill point), resuming,
-// stopping or rolling back on a non-finite loss, evaluation, and the final and best epochs.
+// stopping or rolling back on a non-finite loss or a collapse to chance, evaluation, and the final and best epochs.
 // What happens inside an epoch is the Trainable's business.
 #pragma once
 
@@ -26,14 +26,17 @@ class BatchLoader;
 namespace qimera::methods {
 
 enum class NanPolicy { Stop, Rollback };
+/// What to do when an epoch brings the model to chance (see collapse.h).
+enum class CollapsePolicy { Warn, Stop, Rollback };
 
 struct LoopOptions {
   int64_t epochs = 400;
   int64_t eval_every = 1;  // epochs between test evaluations (the last epoch is always evaluated)
   int64_t log_every = 50;  // iterations between metric reads (each one waits for the device)
   NanPolicy on_nan = NanPolicy::Stop;
+  CollapsePolicy on_collapse = CollapsePolicy::Warn;
   double rollback_lr_factor = 0.5;
-  int max_rollbacks = 3;
+  int max_rollbacks = 3;  // shared by NaN and collapse rollbacks
 
   /// Without `with_epochs`, the method sets `epochs` through an option of its own.
   void describe(OptionVisitor& v, bool with_epochs = true);
@@ -63,6 +66,8 @@ struct RunResult {
   /// This session's plus the time earlier sessions had spent up to the checkpoint this one resumed
   /// from (their epochs' training and evaluation; not their start-up, nor work after that checkpoint).
   double seconds_all_sessions = 0;
+  /// Epochs where the model fell to chance and was kept (--on-collapse warn); result.json lists them.
+  std::vector<std::string> collapses;
 };
 
 /// What a training method does inside the loop.

@@ -171,7 +171,8 @@ TeacherTrainingResult train_teacher(models::ClassifierImpl& model,
               {"seconds_this_session", result.seconds},
               {"seconds_all_sessions", result.seconds + run.seconds_all_sessions - run.seconds},
               {"test_final_epoch", result.test ? result.test->to_json() : nlohmann::json()},
-              {"card", result.card.string()}});
+              {"card", result.card.string()},
+              {"collapses", run.collapses}});
   return result;
 }
 

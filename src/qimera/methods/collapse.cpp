@@ -1,0 +1,57 @@
+#include "qimera/methods/collapse.h"
+
+#include <fmt/format.h>
+
+namespace qimera::methods {
+namespace {
+
+constexpr const char* kMeasures[] = {"test_top1", "q_agreement"};
+constexpr double kWorkingFactor = 3.0;    // "was working": at least this times chance
+constexpr double kCollapsedFactor = 1.5;  // "is at chance": at most this times chance
+
+std::optional<double> measure_of(const EpochRecord& record, const std::string& measure) {
+  if (measure == "test_top1") {
+    if (record.test) return record.test->top1;
+    return std::nullopt;
+  }
+  if (record.has(measure)) return record.value(measure);
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::string Collapse::describe() const {
+  return fmt::format(
+      "epoch {}: {} fell from {:.2f}% to {:.2f}% (chance {:.2f}%): the model was brought to chance "
+      "(it predicts nearly one class), though every loss stayed finite",
+      epoch, measure, before, after, chance);
+}
+
+std::optional<Collapse> find_collapse(const std::vector<EpochRecord>& history, const EpochRecord& record,
+                                      int64_t classes) {
+  if (classes < 1) return std::nullopt;
+  const double chance = 100.0 / static_cast<double>(classes);
+  for (const std::string measure : kMeasures) {
+    const auto after = measure_of(record, measure);
+    if (!after || *after > kCollapsedFactor * chance) continue;
+    for (auto it = history.rbegin(); it != history.rend(); ++it) {
+      const auto before = measure_of(*it, measure);
+      if (!before) continue;
+      if (*before >= kWorkingFactor * chance) return Collapse{record.epoch, measure, *before, *after, chance};
+      break;
+    }
+  }
+  return std::nullopt;
+}
+
+std::vector<Collapse> collapses_in(const std::vector<EpochRecord>& history, int64_t classes) {
+  std::vector<Collapse> found;
+  std::vector<EpochRecord> earlier;
+  for (const auto& record : history) {
+    if (auto c = find_collapse(earlier, record, classes)) found.push_back(*c);
+    earlier.push_back(record);
+  }
+  return found;
+}
+
+}  // namespace qimera::methods

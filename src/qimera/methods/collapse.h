@@ -1,0 +1,39 @@
+// A model that training brought to chance. A Q that collapses (every image one class) keeps finite
+// losses, so the non-finite check never sees it: a run could end "successfully" at 10% top-1 on ten
+// classes with nothing in its log to say so. This finds the epoch where that happened.
+#pragma once
+
+#include "qimera/methods/run_loop.h"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace qimera::methods {
+
+/// A measure of the trained model, in percent, that can fall to chance: top-1 on the test data
+/// ("test_top1") and Q's agreement with P on the images Q trains on ("q_agreement", which needs no
+/// test data).
+struct Collapse {
+  int64_t epoch = 0;  // 1-based, the epoch at chance
+  std::string measure;
+  double before = 0;  // the measure in the latest earlier epoch that reported it
+  double after = 0;
+  double chance = 0;  // 100 / classes
+
+  /// "epoch 6: test_top1 fell from 37.36% to 10.34% (chance 10.00%)" and what it means.
+  std::string describe() const;
+};
+
+/// Whether `record` shows a collapse: a measure that stood at 3 x chance or more in the latest
+/// earlier epoch of `history` reporting it stands at 1.5 x chance or less in `record`. A model that
+/// was never above chance (a naive 2-bit start) is not called collapsed: rolling back would not help
+/// it. With fewer than 3 classes nothing can be 3 x chance, so nothing is reported.
+std::optional<Collapse> find_collapse(const std::vector<EpochRecord>& history, const EpochRecord& record,
+                                      int64_t classes);
+
+/// Every collapse in a finished history, in epoch order.
+std::vector<Collapse> collapses_in(const std::vector<EpochRecord>& history, int64_t classes);
+
+}  // namespace qimera::methods

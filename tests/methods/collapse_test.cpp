@@ -1,0 +1,176 @@
+// A model brought to chance with every loss finite: the rule that finds it, and what the run loop
+// does with it (warn and go on, stop, roll back).
+#include "methods/support.h"
+#include "qimera/core/error.h"
+#include "qimera/core/input_file.h"
+#include "qimera/core/json_file.h"
+#include "qimera/methods/checkpoint.h"
+#include "qimera/methods/collapse.h"
+#include "qimera/methods/run_loop.h"
+#include "qimera/models/zoo.h"
+#include "support/test_support.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+namespace qimera::methods {
+namespace {
+
+using ::testing::HasSubstr;
+using qimera::testing::TempDir;
+
+EpochRecord with_test(int64_t epoch, double top1) {
+  EpochRecord r;
+  r.epoch = epoch;
+  r.test = eval::Accuracy{};
+  r.test->top1 = top1;
+  return r;
+}
+
+EpochRecord with_agreement(int64_t epoch, double agreement) {
+  EpochRecord r;
+  r.epoch = epoch;
+  r.values = {{"loss_q", 1.0}, {"q_agreement", agreement}};
+  return r;
+}
+
+// GDFQ + Mixup, Fashion-MNIST 5w5a, seed 3: test top-1 37.36% after epoch 5, 10.34% after epoch 6.
+TEST(Collapse, AFallFromAboveThreeTimesChanceToChanceIsFound) {
+  const auto c = find_collapse({with_test(5, 37.36)}, with_test(6, 10.34), 10);
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->epoch, 6);
+  EXPECT_EQ(c->measure, "test_top1");
+  EXPECT_DOUBLE_EQ(c->before, 37.36);
+  EXPECT_DOUBLE_EQ(c->after, 10.34);
+  EXPECT_DOUBLE_EQ(c->chance, 10.0);
+  EXPECT_THAT(c->describe(), HasSubstr("epoch 6: test_top1 fell from 37.36% to 10.34% (chance 10.00%)"));
+}
+
+TEST(Collapse, TheBoundsAreThreeAndOneAndAHalfTimesChance) {
+  EXPECT_TRUE(find_collapse({with_test(1, 30.0)}, with_test(2, 15.0), 10));   // both bounds met
+  EXPECT_FALSE(find_collapse({with_test(1, 29.9)}, with_test(2, 10.0), 10));  // never worked
+  EXPECT_FALSE(find_collapse({with_test(1, 90.0)}, with_test(2, 15.1), 10));  // above chance
+  // 100 classes: chance 1%, so 3% -> 1.5% is a collapse.
+  EXPECT_TRUE(find_collapse({with_test(1, 3.0)}, with_test(2, 1.5), 100));
+  // Two classes: nothing is 3 x 50%.
+  EXPECT_FALSE(find_collapse({with_test(1, 100.0)}, with_test(2, 0.0), 2));
+}
+
+TEST(Collapse, ComparesWithTheLatestEpochThatReportedTheMeasure) {
+  EpochRecord untested;
+  untested.epoch = 2;
+  const auto c = find_collapse({with_test(1, 80.0), untested}, with_test(3, 9.0), 10);
+  ASSERT_TRUE(c);
+  EXPECT_DOUBLE_EQ(c->before, 80.0);
+  // Already at chance the epoch before: that epoch was the collapse, not this one.
+  EXPECT_FALSE(find_collapse({with_test(1, 80.0), with_test(2, 12.0)}, with_test(3, 9.0), 10));
+}
+
+TEST(Collapse, QsAgreementWithPFindsItWithoutTestData) {
+  const auto c = find_collapse({with_agreement(3, 60.0)}, with_agreement(4, 4.0), 10);
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->measure, "q_agreement");
+  EXPECT_FALSE(find_collapse({with_agreement(3, 60.0)}, with_agreement(4, 40.0), 10));
+}
+
+TEST(Collapse, EveryCollapseOfAHistoryInOrder) {
+  const auto found = collapses_in(
+      {with_test(1, 80), with_test(2, 9), with_test(3, 8), with_test(4, 70), with_test(5, 5)}, 10);
+  ASSERT_EQ(found.size(), 2u);
+  EXPECT_EQ(found[0].epoch, 2);
+  EXPECT_EQ(found[1].epoch, 5);
+}
+
+// Three epochs of two iterations; the second brings "Q" to 5% agreement unless its learning rates
+// were lowered (a rollback), when it stays at 70%.
+class CollapsingAtEpochTwo : public Trainable {
+ public:
+  CollapsingAtEpochTwo() : model_(models::clone_model(*support::teacher())) {}
+  int64_t iterations(int64_t) override { return 2; }
+  std::vector<std::pair<std::string, double>> begin_epoch(int64_t, double lr_scale) override {
+    lr_scale_ = lr_scale;
+    return {{"lr", lr_scale}};
+  }
+  void iteration(int64_t epoch, MetricSums& metrics) override {
+    metrics.add("q_agreement", epoch == 1 && lr_scale_ == 1.0 ? 5.0 : 70.0);
+  }
+  TrainingState state() override {
+    TrainingState s;
+    s.modules.emplace_back("model", model_.get());
+    return s;
+  }
+  models::ClassifierImpl& evaluated() override { return *model_; }
+
+ private:
+  models::Classifier model_;
+  double lr_scale_ = 1.0;
+};
+
+LoopOptions three_epochs(CollapsePolicy policy) {
+  LoopOptions o;
+  o.epochs = 3;
+  o.on_collapse = policy;
+  return o;
+}
+
+RunResult run_in(const TempDir& dir, const LoopOptions& options) {
+  CollapsingAtEpochTwo trainable;
+  const RunFolder folder{dir.path()};
+  open_run(folder, {{"test", true}}, false);
+  return run_epochs(trainable, options, folder, false, nullptr);
+}
+
+TEST(CollapseInTheLoop, WarnGoesOnAndRecordsTheEpoch) {
+  TempDir dir;
+  const auto result = run_in(dir, three_epochs(CollapsePolicy::Warn));
+  ASSERT_EQ(result.history.size(), 3u);
+  EXPECT_DOUBLE_EQ(result.history[1].value("q_agreement"), 5.0);
+  ASSERT_EQ(result.collapses.size(), 1u);
+  EXPECT_THAT(result.collapses[0], HasSubstr("epoch 2: q_agreement fell from 70.00% to 5.00%"));
+  const auto summary = read_json(dir / "result.json");
+  ASSERT_EQ(summary.at("collapses").size(), 1u);
+  EXPECT_EQ(summary.at("collapses")[0].get<std::string>(), result.collapses[0]);
+}
+
+TEST(CollapseInTheLoop, StopNamesTheEpochAndKeepsTheCheckpointBeforeIt) {
+  TempDir dir;
+  const auto message = qimera::testing::error_of([&] { run_in(dir, three_epochs(CollapsePolicy::Stop)); });
+  EXPECT_THAT(message, HasSubstr(dir.path().string()));
+  EXPECT_THAT(message, HasSubstr("epoch 2: q_agreement fell"));
+  EXPECT_THAT(message, HasSubstr("--on-collapse stop"));
+  EXPECT_THAT(message, HasSubstr("the checkpoint holds epoch 1"));
+  CollapsingAtEpochTwo fresh;
+  EXPECT_EQ(load_checkpoint(dir / "checkpoint.pt", fresh.state()).next_epoch, 1);
+  EXPECT_EQ(read_file(dir / "metrics.jsonl").find("\"epoch\":2"), std::string::npos);
+}
+
+TEST(CollapseInTheLoop, RollbackRetriesTheEpochWithLowerLearningRates) {
+  TempDir dir;
+  auto options = three_epochs(CollapsePolicy::Rollback);
+  options.rollback_lr_factor = 0.25;
+  const auto result = run_in(dir, options);
+  ASSERT_EQ(result.history.size(), 3u);
+  EXPECT_DOUBLE_EQ(result.history[1].value("lr"), 0.25);
+  EXPECT_DOUBLE_EQ(result.history[1].value("q_agreement"), 70.0);
+  EXPECT_TRUE(result.collapses.empty());
+}
+
+TEST(CollapseInTheLoop, RollbackStopsWhenTheBudgetIsSpent) {
+  TempDir dir;
+  auto options = three_epochs(CollapsePolicy::Rollback);
+  options.max_rollbacks = 0;
+  const auto message = qimera::testing::error_of([&] { run_in(dir, options); });
+  EXPECT_THAT(message, HasSubstr("after 0 rollbacks (--max-rollbacks)"));
+}
+
+TEST(CollapseInTheLoop, ThePolicyIsAnOptionThatWarnsByDefault) {
+  LoopOptions o;
+  EXPECT_EQ(options_to_json(o).at("on_collapse").get<std::string>(), "warn");
+  apply_json(o, {{"on_collapse", "rollback"}}, "test");
+  EXPECT_EQ(o.on_collapse, CollapsePolicy::Rollback);
+  EXPECT_THAT(qimera::testing::error_of([&] { apply_json(o, {{"on_collapse", "ignore"}}, "test"); }),
+              HasSubstr("expected warn, stop or rollback"));
+}
+
+}  // namespace
+}  // namespace qimera::methods
