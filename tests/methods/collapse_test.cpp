@@ -40,10 +40,12 @@ TEST(Collapse, AFallFromAboveThreeTimesChanceToChanceIsFound) {
   ASSERT_TRUE(c);
   EXPECT_EQ(c->epoch, 6);
   EXPECT_EQ(c->measure, "test_top1");
-  EXPECT_DOUBLE_EQ(c->before, 37.36);
+  EXPECT_DOUBLE_EQ(c->best, 37.36);
+  EXPECT_EQ(c->best_epoch, 5);
   EXPECT_DOUBLE_EQ(c->after, 10.34);
   EXPECT_DOUBLE_EQ(c->chance, 10.0);
-  EXPECT_THAT(c->describe(), HasSubstr("epoch 6: test_top1 fell from 37.36% to 10.34% (chance 10.00%)"));
+  EXPECT_THAT(c->describe(),
+              HasSubstr("epoch 6: test_top1 fell to 10.34% (chance 10.00%; 37.36% at best, in epoch 5)"));
 }
 
 TEST(Collapse, TheBoundsAreThreeAndOneAndAHalfTimesChance) {
@@ -56,12 +58,25 @@ TEST(Collapse, TheBoundsAreThreeAndOneAndAHalfTimesChance) {
   EXPECT_FALSE(find_collapse({with_test(1, 100.0)}, with_test(2, 0.0), 2));
 }
 
-TEST(Collapse, ComparesWithTheLatestEpochThatReportedTheMeasure) {
+TEST(Collapse, SkipsEpochsThatDidNotReportTheMeasure) {
   EpochRecord untested;
   untested.epoch = 2;
   const auto c = find_collapse({with_test(1, 80.0), untested}, with_test(3, 9.0), 10);
   ASSERT_TRUE(c);
-  EXPECT_DOUBLE_EQ(c->before, 80.0);
+  EXPECT_DOUBLE_EQ(c->best, 80.0);
+  EXPECT_EQ(c->best_epoch, 1);
+}
+
+// The same run's Q agreed with P on 53%, 51%, then 21% of its images (the epoch's mean lags the
+// fall): compared with the latest epoch alone the next epoch at chance would not count.
+TEST(Collapse, AFallSpreadOverEpochsCountsFromTheBestEpoch) {
+  const auto c = find_collapse({with_agreement(3, 30.0), with_agreement(4, 53.1), with_agreement(5, 51.3),
+                                with_agreement(6, 21.4)},
+                               with_agreement(7, 9.8), 10);
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->measure, "q_agreement");
+  EXPECT_DOUBLE_EQ(c->best, 53.1);
+  EXPECT_EQ(c->best_epoch, 4);
   // Already at chance the epoch before: that epoch was the collapse, not this one.
   EXPECT_FALSE(find_collapse({with_test(1, 80.0), with_test(2, 12.0)}, with_test(3, 9.0), 10));
 }
@@ -126,7 +141,7 @@ TEST(CollapseInTheLoop, WarnGoesOnAndRecordsTheEpoch) {
   ASSERT_EQ(result.history.size(), 3u);
   EXPECT_DOUBLE_EQ(result.history[1].value("q_agreement"), 5.0);
   ASSERT_EQ(result.collapses.size(), 1u);
-  EXPECT_THAT(result.collapses[0], HasSubstr("epoch 2: q_agreement fell from 70.00% to 5.00%"));
+  EXPECT_THAT(result.collapses[0], HasSubstr("epoch 2: q_agreement fell to 5.00% (chance 10.00%; 70.00% at best, in epoch 1)"));
   const auto summary = read_json(dir / "result.json");
   ASSERT_EQ(summary.at("collapses").size(), 1u);
   EXPECT_EQ(summary.at("collapses")[0].get<std::string>(), result.collapses[0]);
@@ -136,7 +151,7 @@ TEST(CollapseInTheLoop, StopNamesTheEpochAndKeepsTheCheckpointBeforeIt) {
   TempDir dir;
   const auto message = qimera::testing::error_of([&] { run_in(dir, three_epochs(CollapsePolicy::Stop)); });
   EXPECT_THAT(message, HasSubstr(dir.path().string()));
-  EXPECT_THAT(message, HasSubstr("epoch 2: q_agreement fell"));
+  EXPECT_THAT(message, HasSubstr("epoch 2: q_agreement fell to 5.00%"));
   EXPECT_THAT(message, HasSubstr("--on-collapse stop"));
   EXPECT_THAT(message, HasSubstr("the checkpoint holds epoch 1"));
   CollapsingAtEpochTwo fresh;

@@ -22,9 +22,9 @@ std::optional<double> measure_of(const EpochRecord& record, const std::string& m
 
 std::string Collapse::describe() const {
   return fmt::format(
-      "epoch {}: {} fell from {:.2f}% to {:.2f}% (chance {:.2f}%): the model was brought to chance "
-      "(it predicts nearly one class), though every loss stayed finite",
-      epoch, measure, before, after, chance);
+      "epoch {}: {} fell to {:.2f}% (chance {:.2f}%; {:.2f}% at best, in epoch {}): the model was "
+      "brought to chance (it predicts nearly one class), though every loss stayed finite",
+      epoch, measure, after, chance, best, best_epoch);
 }
 
 std::optional<Collapse> find_collapse(const std::vector<EpochRecord>& history, const EpochRecord& record,
@@ -34,12 +34,15 @@ std::optional<Collapse> find_collapse(const std::vector<EpochRecord>& history, c
   for (const std::string measure : kMeasures) {
     const auto after = measure_of(record, measure);
     if (!after || *after > kCollapsedFactor * chance) continue;
-    for (auto it = history.rbegin(); it != history.rend(); ++it) {
-      const auto before = measure_of(*it, measure);
-      if (!before) continue;
-      if (*before >= kWorkingFactor * chance) return Collapse{record.epoch, measure, *before, *after, chance};
-      break;
+    std::optional<double> latest;
+    Collapse c{record.epoch, measure, 0, 0, *after, chance};
+    for (const auto& earlier : history) {
+      const auto value = measure_of(earlier, measure);
+      if (!value) continue;
+      latest = value;
+      if (*value > c.best) c.best = *value, c.best_epoch = earlier.epoch;
     }
+    if (latest && *latest > kCollapsedFactor * chance && c.best >= kWorkingFactor * chance) return c;
   }
   return std::nullopt;
 }

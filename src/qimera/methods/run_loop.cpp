@@ -94,9 +94,9 @@ void LoopOptions::describe(OptionVisitor& v, bool with_epochs) {
                        on_nan = s == "stop" ? NanPolicy::Stop : NanPolicy::Rollback;
                      }});
   v.option({"on_collapse",
-            "When an epoch brings the model from 3x chance or more to 1.5x chance or less (test "
-            "top-1, or Q's agreement with P on its training images): warn and go on, stop, or "
-            "rollback to the last checkpoint with lower learning rates",
+            "When an epoch brings the model to 1.5x chance or less after it stood at 3x chance or "
+            "more (test top-1, or Q's agreement with P on its training images): warn and go on, "
+            "stop, or rollback to the last checkpoint with lower learning rates",
             true},
            TextValue{[this] {
                        return std::string(on_collapse == CollapsePolicy::Warn   ? "warn"
