@@ -100,14 +100,16 @@ TEST(Collapse, EveryCollapseOfAHistoryInOrder) {
 // were lowered (a rollback), when it stays at 70%.
 class CollapsingAtEpochTwo : public Trainable {
  public:
-  CollapsingAtEpochTwo() : model_(models::clone_model(*support::teacher())) {}
+  /// Epoch 2 collapses unless the learning rates were scaled to `safe_scale` or less.
+  explicit CollapsingAtEpochTwo(double safe_scale = 0.5)
+      : model_(models::clone_model(*support::teacher())), safe_scale_(safe_scale) {}
   int64_t iterations(int64_t) override { return 2; }
   std::vector<std::pair<std::string, double>> begin_epoch(int64_t, double lr_scale) override {
     lr_scale_ = lr_scale;
     return {{"lr", lr_scale}};
   }
   void iteration(int64_t epoch, MetricSums& metrics) override {
-    metrics.add("q_agreement", epoch == 1 && lr_scale_ == 1.0 ? 5.0 : 70.0);
+    metrics.add("q_agreement", epoch == 1 && lr_scale_ > safe_scale_ ? 5.0 : 70.0);
   }
   TrainingState state() override {
     TrainingState s;
@@ -118,6 +120,7 @@ class CollapsingAtEpochTwo : public Trainable {
 
  private:
   models::Classifier model_;
+  double safe_scale_;
   double lr_scale_ = 1.0;
 };
 
@@ -128,8 +131,8 @@ LoopOptions three_epochs(CollapsePolicy policy) {
   return o;
 }
 
-RunResult run_in(const TempDir& dir, const LoopOptions& options) {
-  CollapsingAtEpochTwo trainable;
+RunResult run_in(const TempDir& dir, const LoopOptions& options, double safe_scale = 0.5) {
+  CollapsingAtEpochTwo trainable(safe_scale);
   const RunFolder folder{dir.path()};
   open_run(folder, {{"test", true}}, false);
   return run_epochs(trainable, options, folder, false, nullptr);
@@ -168,6 +171,20 @@ TEST(CollapseInTheLoop, RollbackRetriesTheEpochWithLowerLearningRates) {
   EXPECT_DOUBLE_EQ(result.history[1].value("lr"), 0.25);
   EXPECT_DOUBLE_EQ(result.history[1].value("q_agreement"), 70.0);
   EXPECT_TRUE(result.collapses.empty());
+}
+
+// Each rollback lowers the rates from those in effect: two rollbacks to the same checkpoint used to
+// run the epoch twice at the same rates (the checkpoint's x 0.5), repeating it exactly, until the
+// budget was spent.
+TEST(CollapseInTheLoop, ASecondRollbackToTheSameCheckpointLowersTheRatesAgain) {
+  TempDir dir;
+  auto options = three_epochs(CollapsePolicy::Rollback);
+  options.rollback_lr_factor = 0.5;
+  const auto result = run_in(dir, options, 0.25);
+  ASSERT_EQ(result.history.size(), 3u);
+  EXPECT_DOUBLE_EQ(result.history[1].value("lr"), 0.25);
+  EXPECT_DOUBLE_EQ(result.history[2].value("lr"), 0.25);
+  EXPECT_DOUBLE_EQ(result.history[1].value("q_agreement"), 70.0);
 }
 
 TEST(CollapseInTheLoop, RollbackStopsWhenTheBudgetIsSpent) {

@@ -244,10 +244,13 @@ RunResult run_epochs(Trainable& trainable, const LoopOptions& options, const Run
 
   int64_t epoch = 0;
   auto roll_back = [&](const std::string& why) {
-    const int done = rollbacks + 1;  // restore() reads the checkpoint's count
+    // From the rates in effect, not the checkpoint's: a second rollback to the same checkpoint
+    // must lower them again, or it repeats the failed epoch exactly (same rates, same random state).
+    const int done = rollbacks + 1;
+    const double scale = lr_scale * options.rollback_lr_factor;
     epoch = restore();
     rollbacks = done;
-    lr_scale *= options.rollback_lr_factor;
+    lr_scale = scale;
     spdlog::warn("{}; rolled back to epoch {} with learning rates x{} (rollback {}/{})", why, epoch + 1,
                  lr_scale, rollbacks, options.max_rollbacks);
   };
