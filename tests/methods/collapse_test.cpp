@@ -156,6 +156,7 @@ TEST(CollapseInTheLoop, StopNamesTheEpochAndKeepsTheCheckpointBeforeIt) {
   EXPECT_THAT(message, HasSubstr(dir.path().string()));
   EXPECT_THAT(message, HasSubstr("epoch 2: q_agreement fell to 5.00%"));
   EXPECT_THAT(message, HasSubstr("--on-collapse stop"));
+  EXPECT_THAT(message, HasSubstr("pass --on-collapse rollback"));
   EXPECT_THAT(message, HasSubstr("the checkpoint holds epoch 1"));
   CollapsingAtEpochTwo fresh;
   EXPECT_EQ(load_checkpoint(dir / "checkpoint.pt", fresh.state()).next_epoch, 1);
@@ -193,6 +194,8 @@ TEST(CollapseInTheLoop, RollbackStopsWhenTheBudgetIsSpent) {
   options.max_rollbacks = 0;
   const auto message = qimera::testing::error_of([&] { run_in(dir, options); });
   EXPECT_THAT(message, HasSubstr("after 0 rollbacks (--max-rollbacks)"));
+  // It does not advise the flag the user already passed.
+  EXPECT_THAT(message, ::testing::Not(HasSubstr("pass --on-collapse rollback")));
 }
 
 TEST(CollapseInTheLoop, ThePolicyIsAnOptionThatWarnsByDefault) {

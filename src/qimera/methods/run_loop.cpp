@@ -283,14 +283,16 @@ RunResult run_epochs(Trainable& trainable, const LoopOptions& options, const Run
         continue;
       }
       // The collapsed epoch is not saved: the checkpoint still holds the one before it.
+      const bool stop = options.on_collapse == CollapsePolicy::Stop;
       require(options.on_collapse == CollapsePolicy::Warn,
-              "{}: {}. Stopped{}; the checkpoint holds epoch {}. Lower the learning rates, or pass "
-              "--on-collapse rollback (--resume continues from the checkpoint)",
+              "{}: {}. Stopped {}; the checkpoint holds epoch {}. {} (--resume continues from the "
+              "checkpoint)",
               folder.dir.string(), why,
-              options.on_collapse == CollapsePolicy::Stop
-                  ? std::string(" (--on-collapse stop)")
-                  : fmt::format(" after {} rollbacks (--max-rollbacks)", rollbacks),
-              epoch);
+              stop ? std::string("(--on-collapse stop)")
+                   : fmt::format("after {} rollbacks (--max-rollbacks)", rollbacks),
+              epoch,
+              stop ? "Lower the learning rates, or pass --on-collapse rollback"
+                   : "Rollbacks restart from a model already damaged: rerun with lower learning rates");
       spdlog::warn("{}: {}; going on (--on-collapse warn)", folder.dir.string(), why);
     }
     result.history.push_back(record);
