@@ -189,7 +189,10 @@ void run_quantize(Registered& r) {
                               : "config.json, summary.json");
   fmt::print("{}", export_line);
   for (const auto& collapse : outcome.run ? outcome.run->collapses : std::vector<std::string>{}) {
-    fmt::print("warning: {}; rerun with --on-collapse rollback or lower learning rates\n", collapse);
+    fmt::print("warning: {}; rerun with lower learning rates (--lr-q, --lr-g); "
+               "--on-collapse rollback helps only while the epoch before the fall is still "
+               "healthy\n",
+               collapse);
   }
 }
 

@@ -250,6 +250,8 @@ TEST(ResultsTable, MarksARunWhoseModelCollapsed) {
   const auto md = table.markdown();
   EXPECT_THAT(md, HasSubstr("| 92.00, 11.00 (collapsed) |"));
   EXPECT_THAT(md, HasSubstr("(collapsed): in that run the model fell to chance"));
+  // Lower rates first: a rollback restarts from an epoch that may already be damaged.
+  EXPECT_THAT(md, HasSubstr("Rerun it with lower learning rates; --on-collapse rollback helps only"));
   EXPECT_THAT(table.csv(), HasSubstr(",2\n"));
   EXPECT_EQ(table.json()["rows"][1]["final_epoch_top1"]["collapsed_seeds"].dump(), "[2]");
   // A summary with a malformed list is an error naming it.

@@ -229,7 +229,8 @@ std::string ResultsTable::markdown() const {
   if (any_collapse) {
     md += "(collapsed): in that run the model fell to chance during training and the run went on "
           "(its summary.json lists the epochs); its value is counted in the mean. Rerun it with "
-          "--on-collapse rollback, or lower the learning rates.\n";
+          "lower learning rates; --on-collapse rollback helps only while the epoch before the "
+          "fall is still healthy.\n";
   }
   return md + ranking_markdown(*this);
 }
