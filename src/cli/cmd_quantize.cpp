@@ -10,6 +10,7 @@
 #include "qimera/deploy/model_card.h"
 #include "qimera/deploy/quantized_model.h"
 #include "qimera/eval/evaluate.h"
+#include "qimera/methods/collapse_advice.h"
 #include "qimera/methods/method.h"
 #include "qimera/methods/ptq.h"
 
@@ -189,10 +190,7 @@ void run_quantize(Registered& r) {
                               : "config.json, summary.json");
   fmt::print("{}", export_line);
   for (const auto& collapse : outcome.run ? outcome.run->collapses : std::vector<std::string>{}) {
-    fmt::print("warning: {}; rerun with lower learning rates (--lr-q, --lr-g); "
-               "--on-collapse rollback helps only while the epoch before the fall is still "
-               "healthy\n",
-               collapse);
+    fmt::print("warning: {}; {}\n", collapse, methods::kCollapseAdvice);
   }
 }
 

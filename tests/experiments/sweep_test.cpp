@@ -250,8 +250,11 @@ TEST(ResultsTable, MarksARunWhoseModelCollapsed) {
   const auto md = table.markdown();
   EXPECT_THAT(md, HasSubstr("| 92.00, 11.00 (collapsed) |"));
   EXPECT_THAT(md, HasSubstr("(collapsed): in that run the model fell to chance"));
-  // Lower rates first: a rollback restarts from an epoch that may already be damaged.
-  EXPECT_THAT(md, HasSubstr("Rerun it with lower learning rates; --on-collapse rollback helps only"));
+  // Lower rates first: a rollback restarts from an epoch that may already be damaged. Then the
+  // activation ranges, which alone can bring a 3-bit model to chance, and how to find the culprit.
+  EXPECT_THAT(md, HasSubstr("What to try: rerun with lower learning rates (--lr-q, --lr-g); "));
+  EXPECT_THAT(md, HasSubstr("try another --observer (qimera eval --act-ranges-from tells which"));
+  EXPECT_THAT(md, HasSubstr("--on-collapse rollback helps only while the epoch before the fall"));
   EXPECT_THAT(table.csv(), HasSubstr(",2\n"));
   EXPECT_EQ(table.json()["rows"][1]["final_epoch_top1"]["collapsed_seeds"].dump(), "[2]");
   // A summary with a malformed list is an error naming it.

@@ -3,6 +3,8 @@
 #include "qimera/core/error.h"
 #include "qimera/core/json_file.h"
 #include "qimera/data/loader.h"
+#include "qimera/data/preprocess.h"
+#include "qimera/deploy/quantized_model.h"
 #include "qimera/eval/evaluate.h"
 #include "qimera/methods/checkpoint.h"
 #include "qimera/methods/gdfq_family.h"
@@ -10,6 +12,7 @@
 #include "qimera/models/memory_format.h"
 #include "qimera/models/precision.h"
 #include "qimera/models/zoo.h"
+#include "qimera/quant/convert.h"
 #include "support/test_support.h"
 
 #include <ATen/ATen.h>
@@ -471,6 +474,65 @@ TEST(DataFree, RefusesToStartWithRangesThatNothingWillFill) {
         << kind;
   }
   // A Q handed over calibrated (ZeroQ + --zeroq-finetune) needs none: methods_test covers that path.
+}
+
+// Ranges observed on a generator's images can break Q at few bits by themselves (ZAQ at
+// Fashion-MNIST 3w3a); --act-ranges-from trains on another model's ranges instead, and must keep
+// them exactly through warm-up and training, or the fix would quietly undo itself.
+TEST(DataFree, TakesActivationRangesFromAnotherModelAndKeepsThem) {
+  TempDir dir;
+  const quant::QuantConfig config;
+  auto source = naive_quantize(*teacher(), config, c10::kCPU, 0);
+  std::vector<std::pair<float, float>> wanted;
+  for (const auto& layer : quant::quantizable_layers(*source)) {
+    if (!layer.act || !layer.act->has_quantizer()) continue;
+    // Distinct values, none of which an observer would produce from the images here.
+    const float i = static_cast<float>(wanted.size());
+    wanted.emplace_back(-0.25f * i, 1.5f + 0.125f * i);
+    layer.act->set_range(wanted.back().first, wanted.back().second);
+  }
+  ASSERT_GE(wanted.size(), 5u);
+  deploy::export_quantized(*source, config, data::preprocess_preset("none"), dir / "ranges.json");
+  auto ranges_of = [](models::ClassifierImpl& q) {
+    std::vector<std::pair<float, float>> out;
+    for (const auto& layer : quant::quantizable_layers(q)) {
+      if (!layer.act || !layer.act->has_quantizer()) continue;
+      const auto [lo, hi] = layer.act->range();
+      out.emplace_back(lo.item<float>(), hi.item<float>());
+    }
+    return out;
+  };
+
+  Short s;
+  s.o.schedule.observe_epochs = 0;
+  s.o.schedule.warmup_epochs = 1;
+  s.o.schedule.iterations = 3;
+  s.o.act_ranges.from = (dir / "ranges.json").string();
+  s.o.validate();
+  auto trainer = s.trainer();
+  EXPECT_EQ(ranges_of(*trainer->quantized()), wanted);
+  const auto before = trainer->quantized()->named_parameters()["output.weight"].clone();
+  for (int64_t epoch = 0; epoch < 2; ++epoch) {  // G's warm-up, then Q trains
+    trainer->begin_epoch(epoch, 1.0);
+    MetricSums m;
+    for (int64_t i = 0; i < s.o.schedule.iterations; ++i) trainer->iteration(i, m);
+    trainer->end_epoch(epoch);
+  }
+  EXPECT_FALSE(at::equal(before, trainer->quantized()->named_parameters()["output.weight"]));
+  EXPECT_EQ(ranges_of(*trainer->quantized()), wanted);
+
+  // Ranges taken from a file are fixed: a schedule that would observe them is refused, naming the
+  // flag that resolves it, and so is a file that is not there.
+  Short observing = s;
+  observing.o.schedule.observe_epochs = 2;
+  EXPECT_THAT(qimera::testing::error_of([&] { observing.o.validate(); }),
+              ::testing::HasSubstr("pass --observe-epochs 0 with it"));
+  EXPECT_THAT(qimera::testing::error_of([&] { observing.trainer(); }),
+              ::testing::HasSubstr("pass --observe-epochs 0"));
+  Short missing = s;
+  missing.o.act_ranges.from = (dir / "nowhere.json").string();
+  EXPECT_THAT(qimera::testing::error_of([&] { missing.o.validate(); }),
+              ::testing::HasSubstr("nowhere.json does not exist"));
 }
 
 TEST(DataFree, OptionsAreValidated) {

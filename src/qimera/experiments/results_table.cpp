@@ -3,6 +3,7 @@
 #include "qimera/core/atomic_file.h"
 #include "qimera/core/json_file.h"
 #include "qimera/experiments/run_outcome.h"
+#include "qimera/methods/collapse_advice.h"
 
 #include <fmt/format.h>
 
@@ -227,10 +228,10 @@ std::string ResultsTable::markdown() const {
           "the whole command's time.\n";
   }
   if (any_collapse) {
-    md += "(collapsed): in that run the model fell to chance during training and the run went on "
-          "(its summary.json lists the epochs); its value is counted in the mean. Rerun it with "
-          "lower learning rates; --on-collapse rollback helps only while the epoch before the "
-          "fall is still healthy.\n";
+    md += fmt::format(
+        "(collapsed): in that run the model fell to chance during training and the run went on "
+        "(its summary.json lists the epochs); its value is counted in the mean. What to try: {}.\n",
+        methods::kCollapseAdvice);
   }
   return md + ranking_markdown(*this);
 }

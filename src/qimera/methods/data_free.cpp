@@ -1,11 +1,13 @@
 #include "qimera/methods/data_free.h"
 
 #include "qimera/core/error.h"
+#include "qimera/deploy/quantized_model.h"
 #include "qimera/methods/losses.h"
 #include "qimera/models/memory_format.h"
 #include "qimera/models/zoo.h"
 
 #include <ATen/ATen.h>
+#include <spdlog/spdlog.h>
 #include <torch/optim/adam.h>
 #include <torch/optim/sgd.h>
 
@@ -72,8 +74,13 @@ DataFreeTrainer::DataFreeTrainer(models::Classifier teacher, DataFreeSetup setup
           "real images need as many targets and at least one per batch");
   require(!student_objective_.empty(), "a data-free method needs an objective for Q");
   // Every observer kind starts empty (ranges [0, 0]): only warm-up epochs or a Q that comes
-  // calibrated (ZeroQ) fill it. Calibration kinds were once exempt here and trained on zero ranges.
-  require(setup_.schedule.observe_epochs >= 1 || student != nullptr,
+  // calibrated (ZeroQ) or --act-ranges-from fill it. Calibration kinds were once exempt here and
+  // trained on zero ranges.
+  require(setup_.act_ranges_from.empty() || setup_.schedule.observe_epochs == 0,
+          "--act-ranges-from {} fixes the activation ranges for the whole run, but this method's "
+          "schedule observes them for {} epochs: pass --observe-epochs 0 (and not --zaq-public-code)",
+          setup_.act_ranges_from, setup_.schedule.observe_epochs);
+  require(setup_.schedule.observe_epochs >= 1 || student != nullptr || !setup_.act_ranges_from.empty(),
           "--observe-epochs 0 would leave the activation ranges empty (every observer kind, {} "
           "included, fills them only during the observe epochs)",
           quant::to_string(setup_.quant.observer.kind));
@@ -85,6 +92,12 @@ DataFreeTrainer::DataFreeTrainer(models::Classifier teacher, DataFreeSetup setup
     student_ = models::clone_model(*teacher_);
     for (auto& p : student_->parameters()) p.set_requires_grad(true);
     quant::convert(*student_, setup_.quant);
+  }
+  if (!setup_.act_ranges_from.empty()) {
+    const auto taken = deploy::adopt_act_ranges(
+        *student_, deploy::read_quantized_manifest(setup_.act_ranges_from), setup_.act_ranges_from);
+    spdlog::info("activation ranges: {} taken from {}, fixed for the whole run", taken.size(),
+                 setup_.act_ranges_from);
   }
   // Q's batch norms use P's running statistics; their scale and shift are trained.
   student_->eval();

@@ -48,6 +48,9 @@ struct DataFreeSetup {
   // cycling; undefined for synthetic images only.
   at::Tensor real_images, real_targets;
   int64_t real_per_batch = 0;
+  // A quantized.json whose activation ranges Q takes at the start and keeps (schedule.observe_epochs
+  // must then be 0); empty: the ranges are observed.
+  std::string act_ranges_from;
   bool channels_last = false;  // P, Q and G store 4-D weights (so activations) channels-last
   // G's and P's arithmetic (Q's is always float32).
   models::Precision generator_precision = models::Precision::Float32;

@@ -6,6 +6,7 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
+#include <filesystem>
 
 namespace qimera::methods {
 namespace {
@@ -75,6 +76,25 @@ void DataFreeSchedule::validate(int64_t epochs) const {
           "--observe-epochs {} must be in [0, --epochs = {}]", observe_epochs, epochs);
   require(lr_schedule.gamma > 0 && lr_schedule.gamma <= 1, "--lr-gamma must be in (0, 1], got {}",
           lr_schedule.gamma);
+}
+
+void FixedActRanges::describe(OptionVisitor& v) {
+  v.option({"act_ranges_from",
+            "A quantized.json from qimera quantize (e.g. --method ptq) whose activation ranges Q "
+            "takes at the start and keeps (with --observe-epochs 0): for a generator whose images "
+            "give ranges that break Q at few bits. Empty: the ranges are observed"},
+           from);
+}
+
+void FixedActRanges::validate(const DataFreeSchedule& schedule) const {
+  if (from.empty()) return;
+  require(std::filesystem::is_regular_file(from),
+          "--act-ranges-from: {} does not exist (expected a quantized.json from qimera quantize)",
+          from);
+  require(schedule.observe_epochs == 0,
+          "--act-ranges-from {} fixes the activation ranges for the whole run, but --observe-epochs "
+          "is {} (the preset's or yours): pass --observe-epochs 0 with it",
+          from, schedule.observe_epochs);
 }
 
 void StudentOptimizer::describe(OptionVisitor& v) {
@@ -238,6 +258,7 @@ void GeneratorTrainingOptions::describe(OptionVisitor& v) {
   describe_quantization(v, quant);
   loop.describe(v);
   schedule.describe(v);
+  act_ranges.describe(v);
   student.describe(v);
   generator_optimizer.describe(v);
   generator.describe(v);
@@ -248,6 +269,7 @@ void GeneratorTrainingOptions::validate() const {
   quant.validate();
   loop.validate();
   schedule.validate(loop.epochs);
+  act_ranges.validate(schedule);
   student.validate();
   generator_optimizer.validate();
   generator.validate();

@@ -31,6 +31,19 @@ struct DataFreeSchedule {
   void validate(int64_t epochs) const;
 };
 
+/// Activation ranges taken from another quantized model of the same teacher and kept for the whole
+/// run, instead of observed on the generator's images. At few bits a range observed on a
+/// generator's images can break Q by itself (Fashion-MNIST 3w3a: ZAQ's adversarial images set the
+/// first block's range to 4.15 where PTQ on noise set 1.64, and that range alone took the teacher's
+/// 3-bit weights from 78% to 22%); this lets such a method train on ranges known to work.
+struct FixedActRanges {
+  std::string from;  // a quantized.json from qimera quantize; empty: the ranges are observed
+  void describe(OptionVisitor& v);
+  /// Names the file when it is missing, and the observe epochs when there are any: ranges taken
+  /// from a file are fixed, so a schedule that would observe them contradicts it.
+  void validate(const DataFreeSchedule& schedule) const;
+};
+
 /// Q's optimizer: SGD.
 struct StudentOptimizer {
   double lr_q = 1e-4;
@@ -79,6 +92,7 @@ struct GeneratorTrainingOptions {
   quant::QuantConfig quant;
   LoopOptions loop;
   DataFreeSchedule schedule;
+  FixedActRanges act_ranges;
   StudentOptimizer student;
   GeneratorOptimizer generator_optimizer;
   GeneratorChoice generator;

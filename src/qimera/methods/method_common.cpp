@@ -42,6 +42,7 @@ DataFreeSetup make_setup(const quant::QuantConfig& quant, const LoopOptions& loo
 DataFreeSetup make_setup(const GeneratorTrainingOptions& o, const DataFreeSchedule& schedule,
                          IterationPlan plan) {
   auto s = make_setup(o.quant, o.loop, schedule, o.student, o.generator_optimizer, plan);
+  s.act_ranges_from = o.act_ranges.from;
   s.channels_last = o.compute.channels_last();
   s.generator_precision = o.compute.generator_precision();
   s.teacher_precision = o.compute.teacher_precision();
