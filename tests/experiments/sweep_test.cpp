@@ -253,7 +253,8 @@ TEST(ResultsTable, MarksARunWhoseModelCollapsed) {
   // Lower rates first: a rollback restarts from an epoch that may already be damaged. Then the
   // activation ranges, which alone can bring a 3-bit model to chance, and how to find the culprit.
   EXPECT_THAT(md, HasSubstr("What to try: rerun with lower learning rates (--lr-q, --lr-g); "));
-  EXPECT_THAT(md, HasSubstr("try another --observer (qimera eval --act-ranges-from tells which"));
+  EXPECT_THAT(md, HasSubstr("if the activation ranges are to blame (qimera eval --act-ranges-from:"));
+  EXPECT_THAT(md, HasSubstr("keep ranges known to work (quantize --act-ranges-from PTQ.json"));
   EXPECT_THAT(md, HasSubstr("--on-collapse rollback helps only while the epoch before the fall"));
   EXPECT_THAT(table.csv(), HasSubstr(",2\n"));
   EXPECT_EQ(table.json()["rows"][1]["final_epoch_top1"]["collapsed_seeds"].dump(), "[2]");
