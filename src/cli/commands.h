@@ -15,5 +15,6 @@ void add_sweep_command(CLI::App& app);
 void add_analyze_command(CLI::App& app);
 void add_confusing_command(CLI::App& app);
 void add_report_command(CLI::App& app);
+void add_check_command(CLI::App& app);
 
 }  // namespace qimera::cli

@@ -29,6 +29,7 @@ int main(int argc, char** argv) {
   qimera::cli::add_analyze_command(app);
   qimera::cli::add_confusing_command(app);
   qimera::cli::add_report_command(app);
+  qimera::cli::add_check_command(app);
   qimera::cli::add_sweep_command(app);
   qimera::cli::add_info_command(app);
   try {

@@ -72,7 +72,7 @@ class CliFixture : public ::testing::Test {
 TEST(Cli, HelpExplainsEveryCommandAndFlag) {
   const auto top = qimera_cli("--help");
   EXPECT_EQ(top.code, 0);
-  for (const char* command : {"data", "train", "eval", "quantize", "sweep", "analyze", "confusing-samples", "report", "info"}) {
+  for (const char* command : {"data", "train", "eval", "quantize", "sweep", "analyze", "confusing-samples", "report", "check", "info"}) {
     EXPECT_THAT(top.output, HasSubstr(command));
   }
   const auto quantize = qimera_cli("quantize --help");
@@ -388,6 +388,54 @@ TEST_F(CliFixture, ImagesOfAnotherSizeThanTheModelAreRefused) {
 }
 
 // --- qimera export and qimera eval --engine int8 ------------------------------------------------
+
+// qimera check: a quantized model against its source on a distilled, class-balanced probe set.
+TEST_F(CliFixture, CheckComparesQuantizedModelsWithTheirSourceOnDistilledImages) {
+  auto ptq = [&](const std::string& name, int bits) {
+    const auto r = qimera_cli("quantize --method ptq --wbits " + std::to_string(bits) + " --abits " +
+                              std::to_string(bits) + " --calib-data " + data +
+                              " --calib-batches 1 --calib-batch-size 8 --model " + card_path +
+                              " --out " + (dir / name).string() + common);
+    EXPECT_EQ(r.code, 0) << r.output;
+    // Without --test-data, quantize points to the check of its export.
+    EXPECT_THAT(r.output, HasSubstr("qimera check --model " + (dir / name / "quantized.json").string()));
+    return (dir / name / "quantized.json").string();
+  };
+  const auto eight = ptq("q8", 8), two = ptq("q2", 2);
+  const std::string probe = " --zeroq-batches 2 --zeroq-batch-size 6 --zeroq-iterations 20";
+  const auto r = qimera_cli("check --model " + eight + " " + two + probe + " --json " +
+                            (dir / "check.json").string() + common);
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("agreement %"));
+  const auto j = read_json(dir / "check.json");
+  EXPECT_EQ(j["probe"]["kind"], "class-balanced");
+  const double intended = j["probe"]["source_picks_target_percent"];
+  EXPECT_GE(intended, 0.0);
+  EXPECT_LE(intended, 100.0);
+  ASSERT_EQ(j["results"].size(), 2u);
+  for (const auto& result : j["results"]) {
+    EXPECT_EQ(result["images"], 12);
+    EXPECT_EQ(result["per_class"].size(), 3u);
+    int64_t images = 0;
+    for (const auto& c : result["per_class"]) images += c["images"].get<int64_t>();
+    EXPECT_EQ(images, 12);
+  }
+  EXPECT_EQ(j["results"][0]["config"], "8w8a");
+  // 2-bit weights and activations move the outputs far more than 8-bit ones.
+  EXPECT_LT(j["results"][0]["kl"].get<double>(), j["results"][1]["kl"].get<double>());
+  // The same seed gives the same probe, so the same figures.
+  const auto again = qimera_cli("check --model " + eight + probe + " --json " + (dir / "again.json").string() + common);
+  ASSERT_EQ(again.code, 0) << again.output;
+  EXPECT_EQ(read_json(dir / "again.json")["results"][0]["kl"], j["results"][0]["kl"]);
+  // A full-precision card, a missing file and an unknown probe are clear errors.
+  const auto fp = qimera_cli("check --model " + card_path + probe + common);
+  EXPECT_EQ(fp.code, 1);
+  EXPECT_THAT(fp.output, AllOf(HasSubstr(card_path), HasSubstr("not a quantized model")));
+  const auto missing = qimera_cli("check --model " + (dir / "none.json").string() + probe + common);
+  EXPECT_EQ(missing.code, 1);
+  EXPECT_THAT(missing.output, HasSubstr("none.json"));
+  EXPECT_NE(qimera_cli("check --model " + eight + " --probe nothing" + common).code, 0);
+}
 
 TEST(Cli, ExportHelpExplainsTheFormatAndContainers) {
   const auto help = qimera_cli("export --help");

@@ -105,8 +105,12 @@ void ReduceLrOnPlateau::step(double metric) {
   }
 }
 
-at::Tensor distill_images(models::ClassifierImpl& teacher, const ZeroqOptions& o, c10::Device device) {
+at::Tensor distill_images(models::ClassifierImpl& teacher, const ZeroqOptions& o, c10::Device device,
+                          const at::Tensor& targets) {
   o.validate();
+  require(!targets.defined() || (targets.dim() == 1 && targets.size(0) == o.batches * o.batch_size &&
+                                 targets.scalar_type() == at::kLong),
+          "distillation targets: expected int64 [{}] class indices", o.batches * o.batch_size);
   teacher.eval();
   std::vector<at::Tensor> batches;
   ProgressBar bar(o.batches * o.iterations, "zeroq distillation");
@@ -117,7 +121,12 @@ at::Tensor distill_images(models::ClassifierImpl& teacher, const ZeroqOptions& o
     double last = 0;
     for (int64_t it = 0; it < o.iterations; ++it) {
       adam.zero_grad();
-      const auto loss = zeroq_loss(teacher.trace(images), images, o.batch_statistics);
+      const auto trace = teacher.trace(images);
+      auto loss = zeroq_loss(trace, images, o.batch_statistics);
+      if (targets.defined()) {
+        loss = loss + at::cross_entropy_loss(trace.logits,
+                                             targets.slice(0, b * o.batch_size, (b + 1) * o.batch_size).to(device));
+      }
       loss.backward();
       adam.step();
       last = loss.item<double>();  // the scheduler reads it, as ZeroQ's does every step

@@ -56,7 +56,11 @@ class ReduceLrOnPlateau {
   double lr_;
 };
 
-/// Distills options.batches batches for `teacher` (eval mode, frozen), with a progress bar.
-at::Tensor distill_images(models::ClassifierImpl& teacher, const ZeroqOptions& options, c10::Device device);
+/// Distills options.batches batches for `teacher` (eval mode, frozen), with a progress bar. With
+/// `targets` (int64 [batches * batch_size] class indices, not in ZeroQ) the teacher's cross-entropy
+/// towards each image's class is added to ZeroQ's loss: images the teacher assigns to chosen
+/// classes, e.g. a class-balanced probe set (qimera check).
+at::Tensor distill_images(models::ClassifierImpl& teacher, const ZeroqOptions& options, c10::Device device,
+                          const at::Tensor& targets = {});
 
 }  // namespace qimera::methods
