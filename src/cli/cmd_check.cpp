@@ -53,9 +53,7 @@ fs::path source_of(const CheckOptions& o, const std::vector<deploy::QuantizedMan
   return source;
 }
 
-void run_check(const CheckOptions& o) {
-  check_output_file(o.json, "--json");
-  o.probe.validate();
+std::vector<deploy::QuantizedManifest> read_manifests(const CheckOptions& o) {
   std::vector<deploy::QuantizedManifest> manifests;
   for (const auto& path : o.models) {
     require(fs::is_regular_file(path), "--model {}: no such file (expected a quantized.json from qimera quantize)", path);
@@ -64,47 +62,61 @@ void run_check(const CheckOptions& o) {
             "check compares one with its full-precision source", path);
     manifests.push_back(deploy::read_quantized_manifest(path));
   }
-  const auto device = apply_common_options(o.common);
-  const auto card = deploy::resolve_model(source_of(o, manifests).string());
-  auto teacher = deploy::load_classifier(card, device, true, o.common.nonfinite());
-  const auto& source = teacher->spec();
-  const auto classes = source.num_classes;
-  for (size_t i = 0; i < manifests.size(); ++i) {  // before minutes of distillation
+  return manifests;
+}
+
+// Checked before the minutes of distillation.
+void require_same_io(const CheckOptions& o, const std::vector<deploy::QuantizedManifest>& manifests,
+                     const models::ModelSpec& source, const fs::path& source_file) {
+  for (size_t i = 0; i < manifests.size(); ++i) {
     const auto& spec = manifests[i].spec;
-    require(spec.num_classes == classes && spec.in_channels == source.in_channels &&
+    require(spec.num_classes == source.num_classes && spec.in_channels == source.in_channels &&
                 spec.image_size == source.image_size,
             "--model {}: {} classes, {} x {} x {} images; its source {}: {} classes, {} x {} x {}",
             o.models[i], spec.num_classes, spec.in_channels, spec.image_size, spec.image_size,
-            card.weights.string(), classes, source.in_channels, source.image_size, source.image_size);
+            source_file.string(), source.num_classes, source.in_channels, source.image_size,
+            source.image_size);
   }
+}
+
+std::string worst_class_text(const eval::Agreement& a) {
+  const auto worst = a.worst_class();
+  if (worst < 0) return "-";
+  return fmt::format("{} ({:.1f}, {} images)", worst, a.class_top1(worst),
+                     a.class_images[static_cast<size_t>(worst)]);
+}
+
+void run_check(const CheckOptions& o) {
+  check_output_file(o.json, "--json");
+  o.probe.validate();
+  const auto manifests = read_manifests(o);
+  const auto device = apply_common_options(o.common);
+  const auto card = deploy::resolve_model(source_of(o, manifests).string());
+  const auto source_file = card.weights.lexically_normal();
+  auto teacher = deploy::load_classifier(card, device, true, o.common.nonfinite());
+  const auto classes = teacher->spec().num_classes;
+  require_same_io(o, manifests, teacher->spec(), source_file);
   spdlog::info("distilling {} x {} probe images from {} ({}, {} steps each)", o.probe.batches,
-               o.probe.batch_size, card.weights.string(), o.probe_kind, o.probe.iterations);
-  // Balanced targets: every class gets as many images, so the worst class is measured too.
-  const auto targets = o.probe_kind == "class-balanced"
-                           ? at::arange(o.probe.batches * o.probe.batch_size, at::kLong).remainder(classes)
-                           : at::Tensor();
-  const auto images = methods::distill_images(*teacher, o.probe, device, targets);
+               o.probe.batch_size, source_file.string(), o.probe_kind, o.probe.iterations);
+  const auto probe = methods::distill_probe(*teacher, o.probe, o.probe_kind == "class-balanced", device);
   const eval::Forward reference = [&](const at::Tensor& x) { return teacher->forward(x); };
-  nlohmann::json probe = {{"kind", o.probe_kind}, {"batches", o.probe.batches},
-                          {"batch_size", o.probe.batch_size}, {"iterations", o.probe.iterations},
-                          {"seed", o.common.seed}};
-  if (targets.defined()) {
-    // How well the distillation did: images the source does not assign to their class still
-    // count (classes are always the source's picks), but a low figure means a weak probe.
-    probe["source_picks_target_percent"] = eval::top1(reference, images, targets, o.batch_size);
-    fmt::print("the source picks the intended class for {:.1f}% of the probe images\n",
-               probe["source_picks_target_percent"].get<double>());
+  nlohmann::json probe_json = {{"kind", o.probe_kind}, {"batches", o.probe.batches},
+                               {"batch_size", o.probe.batch_size}, {"iterations", o.probe.iterations},
+                               {"seed", o.common.seed}};
+  if (probe.targets.defined()) {
+    // How well the distillation did: images the source does not assign to their class still count
+    // (classes are always the source's picks), but a low figure means a weak probe.
+    const double picked = eval::top1(reference, probe.images, probe.targets, o.batch_size);
+    probe_json["source_picks_target_percent"] = picked;
+    fmt::print("the source picks the intended class for {:.1f}% of the probe images\n", picked);
   }
   Table table({"model", "agreement %", "worst class (agreement %)", "classes", "KL (nats)"});
   nlohmann::json results = nlohmann::json::array();
   for (size_t i = 0; i < manifests.size(); ++i) {
     auto quantized = deploy::load_quantized(manifests[i], device, o.common.nonfinite());
     const auto a = eval::measure_agreement(
-        reference, [&](const at::Tensor& x) { return quantized->forward(x); }, images, o.batch_size, classes);
-    const auto worst = a.worst_class();
-    table.add_row({o.models[i], fmt::format("{:.2f}", a.top1),
-                   worst < 0 ? "-" : fmt::format("{} ({:.1f}, {} images)", worst, a.class_top1(worst),
-                                                 a.class_images[static_cast<size_t>(worst)]),
+        reference, [&](const at::Tensor& x) { return quantized->forward(x); }, probe.images, o.batch_size, classes);
+    table.add_row({o.models[i], fmt::format("{:.2f}", a.top1), worst_class_text(a),
                    fmt::format("{} of {}", a.classes_seen(), classes), fmt::format("{:.4f}", a.kl)});
     auto entry = a.to_json();
     entry["model"] = o.models[i];
@@ -112,14 +124,13 @@ void run_check(const CheckOptions& o) {
     results.push_back(entry);
   }
   fmt::print("agreement with {} on {} images distilled from it ({}; classes as it picks them)\n{}",
-             card.weights.string(), images.size(0), o.probe_kind, table.render());
+             source_file.string(), probe.images.size(0), o.probe_kind, table.render());
   fmt::print("Agreement ranks quantized models as test top-1 does, but is not test top-1 (on the "
-             "bundled Fashion-MNIST teacher: Spearman 0.91-0.92 over 26 models, and every model under 50% "
+             "bundled Fashion-MNIST teacher: Spearman 0.91-0.92 over 26 models; every model under 50% "
              "test top-1 agreed on 25% of the images or fewer, every one over 93.5% on 94% or more; "
-             "docs/results.md); evaluate on labelled "
-             "data (qimera eval) wherever you have some.\n");
+             "docs/results.md). Evaluate on labelled data (qimera eval) wherever you have some.\n");
   if (!o.json.empty()) {
-    write_json(o.json, {{"teacher", card.weights.string()}, {"probe", probe}, {"results", results},
+    write_json(o.json, {{"teacher", source_file.string()}, {"probe", probe_json}, {"results", results},
                         {"command", command_line()}});
     fmt::print("results: {}\n", o.json);
   }

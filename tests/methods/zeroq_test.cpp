@@ -104,10 +104,14 @@ TEST(Zeroq, TargetsPullTheImagesTowardsTheChosenClasses) {
     return at::cross_entropy_loss(model->forward(images), targets).item<double>();
   };
   at::manual_seed(1);
-  const auto steered = distill_images(*model, o, c10::kCPU, targets);
+  const auto steered = distill_probe(*model, o, /*class_balanced=*/true, c10::kCPU);
   at::manual_seed(1);
-  const auto plain = distill_images(*model, o, c10::kCPU);
-  EXPECT_LT(cross_entropy(steered), cross_entropy(plain) - 0.5);  // 2.57 against 3.30
+  const auto plain = distill_probe(*model, o, /*class_balanced=*/false, c10::kCPU);
+  ASSERT_TRUE(steered.targets.defined());
+  EXPECT_TRUE(steered.targets.equal(targets));  // 0..9, 0..9: two images per class
+  EXPECT_FALSE(plain.targets.defined());
+  EXPECT_EQ(plain.images.sizes(), (at::IntArrayRef{20, 1, 16, 16}));
+  EXPECT_LT(cross_entropy(steered.images), cross_entropy(plain.images) - 0.5);  // 2.57 against 3.30
   EXPECT_THROW(distill_images(*model, o, c10::kCPU, targets.slice(0, 0, 19)), Error);
   EXPECT_THROW(distill_images(*model, o, c10::kCPU, targets.to(at::kInt)), Error);
 }

@@ -141,4 +141,15 @@ at::Tensor distill_images(models::ClassifierImpl& teacher, const ZeroqOptions& o
   return at::cat(batches, 0);
 }
 
+Probe distill_probe(models::ClassifierImpl& teacher, const ZeroqOptions& o, bool class_balanced,
+                    c10::Device device) {
+  Probe probe;
+  // Balanced: every class gets as many images, so the worst class is measured too.
+  if (class_balanced) {
+    probe.targets = at::arange(o.batches * o.batch_size, at::kLong).remainder(teacher.spec().num_classes);
+  }
+  probe.images = distill_images(teacher, o, device, probe.targets);
+  return probe;
+}
+
 }  // namespace qimera::methods

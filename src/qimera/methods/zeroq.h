@@ -63,4 +63,14 @@ class ReduceLrOnPlateau {
 at::Tensor distill_images(models::ClassifierImpl& teacher, const ZeroqOptions& options, c10::Device device,
                           const at::Tensor& targets = {});
 
+/// A probe set for checking a quantized model against `teacher` without labelled data: with
+/// `class_balanced`, options.batches * options.batch_size images distilled towards classes
+/// 0, 1, ..., classes-1, 0, 1, ... in turn (`targets`); otherwise ZeroQ's images (no targets).
+struct Probe {
+  at::Tensor images;
+  at::Tensor targets;  // undefined without class_balanced
+};
+Probe distill_probe(models::ClassifierImpl& teacher, const ZeroqOptions& options, bool class_balanced,
+                    c10::Device device);
+
 }  // namespace qimera::methods
