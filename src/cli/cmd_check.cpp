@@ -94,6 +94,7 @@ void run_check(const CheckOptions& o) {
   const auto card = deploy::resolve_model(source_of(o, manifests).string());
   const auto source_file = card.weights.lexically_normal();
   auto teacher = deploy::load_classifier(card, device, true, o.common.nonfinite());
+  for (auto& p : teacher->parameters()) p.set_requires_grad(false);  // only the images learn
   const auto classes = teacher->spec().num_classes;
   require_same_io(o, manifests, teacher->spec(), source_file);
   spdlog::info("distilling {} x {} probe images from {} ({}, {} steps each)", o.probe.batches,
