@@ -148,7 +148,7 @@ void add_check_command(CLI::App& app) {
       "until every batch-norm layer sees its running statistics; by default also towards an equal "
       "number of images per class), overall and for the class where it agrees least, and the mean "
       "KL divergence between their outputs. Several models of one source share one probe set. "
-      "A screen for broken models, not an accuracy; the distillation takes about 5 minutes of one "
+      "A screen for broken models, not an accuracy; the distillation takes about 4 minutes of one "
       "CPU core for a ResNet-20 at the defaults.");
   add_common_options(*cmd, o.common);
   cmd->add_option("--model", o.models, "Quantized model(s): quantized.json from qimera quantize (repeatable)")
