@@ -30,8 +30,9 @@ at::Tensor model_logits() {
 
 TEST(Agreement, CountsPerClassAsTheReferencePicks) {
   for (int64_t batch : {1, 4, 6, 100}) {
-    const auto a = measure_agreement(lookup(reference_logits()), lookup(model_logits()),
-                                     numbered_images(6), batch, 3);
+    const auto reference = logits_of(lookup(reference_logits()), numbered_images(6), batch);
+    EXPECT_TRUE(reference.equal(reference_logits())) << batch;  // every batch, in order
+    const auto a = compare_logits(reference, logits_of(lookup(model_logits()), numbered_images(6), batch));
     EXPECT_EQ(a.images, 6);
     EXPECT_DOUBLE_EQ(a.top1, 100.0 * 4 / 6) << batch;
     EXPECT_EQ(a.class_images, (std::vector<int64_t>{2, 3, 1}));
@@ -52,7 +53,7 @@ TEST(Agreement, CountsPerClassAsTheReferencePicks) {
 
 TEST(Agreement, AModelAgreesWithItselfEverywhere) {
   const auto five = at::cat({reference_logits(), at::zeros({6, 2})}, 1);  // classes 3, 4 never picked
-  const auto a = measure_agreement(lookup(five), lookup(five), numbered_images(6), 4, 5);
+  const auto a = compare_logits(five, logits_of(lookup(five), numbered_images(6), 4));
   EXPECT_DOUBLE_EQ(a.top1, 100.0);
   EXPECT_NEAR(a.kl, 0.0, 1e-7);
   EXPECT_EQ(a.classes_seen(), 3);  // of 5: classes 3 and 4 have no image
@@ -64,17 +65,16 @@ TEST(Agreement, AModelAgreesWithItselfEverywhere) {
 
 TEST(Agreement, TopOneAgainstLabels) {
   const auto labels = at::tensor(std::vector<int64_t>{0, 1, 1, 0, 1, 2});
-  EXPECT_DOUBLE_EQ(top1(lookup(reference_logits()), numbered_images(6), labels, 4), 100.0 * 4 / 6);
-  EXPECT_THROW(top1(lookup(reference_logits()), numbered_images(6), labels.slice(0, 0, 5), 4), Error);
+  EXPECT_DOUBLE_EQ(top1(reference_logits(), labels), 100.0 * 4 / 6);
+  EXPECT_THROW(top1(reference_logits(), labels.slice(0, 0, 5)), Error);
 }
 
 TEST(Agreement, MismatchedLogitsAreAnError) {
   const auto wide = at::zeros({6, 4});
-  EXPECT_THROW(measure_agreement(lookup(reference_logits()), lookup(wide), numbered_images(6), 2, 3), Error);
-  EXPECT_THROW(measure_agreement(lookup(reference_logits()), lookup(reference_logits()), numbered_images(6), 2, 4),
-               Error);
-  EXPECT_THROW(measure_agreement(lookup(reference_logits()), lookup(reference_logits()), at::zeros({0, 1, 1, 1}), 2, 3),
-               Error);
+  EXPECT_THROW(compare_logits(reference_logits(), wide), Error);
+  EXPECT_THROW(compare_logits(reference_logits(), reference_logits().slice(0, 0, 5)), Error);
+  EXPECT_THROW(logits_of(lookup(reference_logits()), at::zeros({0, 1, 1, 1}), 2), Error);
+  EXPECT_THROW(logits_of(lookup(reference_logits()), numbered_images(6), 0), Error);
 }
 
 }  // namespace

@@ -69,14 +69,25 @@ TEST(Zeroq, PlateauScheduleMatchesPyTorch) {
   }
 }
 
-TEST(Zeroq, DistillationLowersTheLossOnATrainedModel) {
-  at::manual_seed(1);
+// A copy of the tiny trained teacher that distillation may use (frozen), and 2 short batches.
+models::Classifier frozen_tiny_teacher() {
   auto model = models::clone_model(*support::trained_tiny_teacher(10, 16));
   for (auto& p : model->parameters()) p.set_requires_grad(false);
+  return model;
+}
+
+ZeroqOptions two_short_batches(int64_t batch_size) {
   ZeroqOptions o;
   o.iterations = 60;
-  o.batch_size = 8;
+  o.batch_size = batch_size;
   o.batches = 2;
+  return o;
+}
+
+TEST(Zeroq, DistillationLowersTheLossOnATrainedModel) {
+  at::manual_seed(1);
+  auto model = frozen_tiny_teacher();
+  auto o = two_short_batches(8);
   const auto start = zeroq_start_images(model->spec(), 8, c10::kCPU);
   const double before = zeroq_loss(model->trace(start), start).item<double>();
   const auto images = distill_images(*model, o, c10::kCPU);
@@ -92,12 +103,8 @@ TEST(Zeroq, DistillationLowersTheLossOnATrainedModel) {
 // statistics term, about 110, outweighs it; on the bundled Fashion-MNIST teacher 100% of the
 // images end in their class: docs/results.md.)
 TEST(Zeroq, TargetsPullTheImagesTowardsTheChosenClasses) {
-  auto model = models::clone_model(*support::trained_tiny_teacher(10, 16));
-  for (auto& p : model->parameters()) p.set_requires_grad(false);
-  ZeroqOptions o;
-  o.iterations = 60;
-  o.batch_size = 10;
-  o.batches = 2;
+  auto model = frozen_tiny_teacher();
+  const auto o = two_short_batches(10);
   const auto targets = at::arange(20, at::kLong).remainder(10);
   auto cross_entropy = [&](const at::Tensor& images) {
     at::NoGradGuard no_grad;

@@ -47,50 +47,42 @@ nlohmann::json Agreement::to_json() const {
   return j;
 }
 
-Agreement measure_agreement(const Forward& reference, const Forward& model, const at::Tensor& images,
-                            int64_t batch_size, int64_t num_classes) {
-  require(images.dim() == 4 && images.size(0) > 0, "agreement: expected a non-empty [N, C, H, W] batch");
-  require(batch_size > 0 && num_classes > 0, "agreement: batch size and classes must be positive");
+at::Tensor logits_of(const Forward& model, const at::Tensor& images, int64_t batch_size) {
+  require(images.dim() == 4 && images.size(0) > 0, "logits: expected a non-empty [N, C, H, W] batch, got {}",
+          images.sizes());
+  require(batch_size > 0, "logits: the batch size must be positive");
   c10::NoGradGuard no_grad;
-  Agreement a;
-  a.class_images.assign(static_cast<size_t>(num_classes), 0);
-  a.class_agreed.assign(static_cast<size_t>(num_classes), 0);
-  double agreed = 0, kl_sum = 0;
+  std::vector<at::Tensor> parts;
   for (int64_t start = 0; start < images.size(0); start += batch_size) {
-    const auto batch = images.slice(0, start, std::min(start + batch_size, images.size(0)));
-    const auto p = reference(batch).to(at::kFloat), q = model(batch).to(at::kFloat);
-    require(p.dim() == 2 && p.size(1) == num_classes && q.sizes() == p.sizes(),
-            "agreement: expected logits [N, {}] from both models, got {} and {}", num_classes,
-            p.sizes(), q.sizes());
-    const auto picked = p.argmax(1), same = picked.eq(q.argmax(1));
-    agreed += same.sum().item<double>();
-    const auto log_p = p.log_softmax(1), log_q = q.log_softmax(1);
-    kl_sum += (log_p.exp() * (log_p - log_q)).sum().item<double>();
-    const auto counts = at::bincount(picked.cpu(), {}, num_classes);
-    const auto hits = at::bincount(picked.cpu(), same.cpu().to(at::kDouble), num_classes);
-    for (int64_t c = 0; c < num_classes; ++c) {
-      a.class_images[static_cast<size_t>(c)] += counts[c].item<int64_t>();
-      a.class_agreed[static_cast<size_t>(c)] += std::llround(hits[c].item<double>());
-    }
+    parts.push_back(model(images.slice(0, start, std::min(start + batch_size, images.size(0)))).to(at::kFloat));
   }
-  a.images = images.size(0);
-  a.top1 = 100.0 * agreed / static_cast<double>(a.images);
-  a.kl = kl_sum / static_cast<double>(a.images);
+  return at::cat(parts, 0);
+}
+
+Agreement compare_logits(const at::Tensor& reference, const at::Tensor& model) {
+  require(reference.dim() == 2 && reference.size(0) > 0 && model.sizes() == reference.sizes(),
+          "agreement: expected logits of one shape [N, classes] from both models, got {} and {}",
+          reference.sizes(), model.sizes());
+  const int64_t classes = reference.size(1);
+  const auto picked = reference.argmax(1).cpu(), same = picked.eq(model.argmax(1).cpu());
+  const auto log_p = reference.log_softmax(1), log_q = model.log_softmax(1);
+  const auto counts = at::bincount(picked, {}, classes), hits = at::bincount(picked, same.to(at::kDouble), classes);
+  Agreement a;
+  a.images = reference.size(0);
+  a.top1 = 100.0 * same.sum().item<double>() / static_cast<double>(a.images);
+  a.kl = (log_p.exp() * (log_p - log_q)).sum().item<double>() / static_cast<double>(a.images);
+  for (int64_t c = 0; c < classes; ++c) {
+    a.class_images.push_back(counts[c].item<int64_t>());
+    a.class_agreed.push_back(std::llround(hits[c].item<double>()));
+  }
   return a;
 }
 
-double top1(const Forward& model, const at::Tensor& images, const at::Tensor& labels, int64_t batch_size) {
-  require(images.dim() == 4 && images.size(0) > 0 && labels.dim() == 1 && labels.size(0) == images.size(0),
-          "top1: expected [N, C, H, W] images and [N] labels, got {} and {}", images.sizes(), labels.sizes());
-  require(batch_size > 0, "top1: the batch size must be positive");
-  c10::NoGradGuard no_grad;
-  double correct = 0;
-  for (int64_t start = 0; start < images.size(0); start += batch_size) {
-    const auto end = std::min(start + batch_size, images.size(0));
-    const auto picked = model(images.slice(0, start, end)).argmax(1).cpu();
-    correct += picked.eq(labels.slice(0, start, end).cpu()).sum().item<double>();
-  }
-  return 100.0 * correct / static_cast<double>(images.size(0));
+double top1(const at::Tensor& logits, const at::Tensor& labels) {
+  require(logits.dim() == 2 && logits.size(0) > 0 && labels.dim() == 1 && labels.size(0) == logits.size(0),
+          "top1: expected [N, classes] logits and [N] labels, got {} and {}", logits.sizes(), labels.sizes());
+  const auto correct = logits.argmax(1).cpu().eq(labels.cpu()).sum().item<double>();
+  return 100.0 * correct / static_cast<double>(logits.size(0));
 }
 
 }  // namespace qimera::eval

@@ -32,12 +32,15 @@ struct Agreement {
 
 using Forward = std::function<at::Tensor(const at::Tensor&)>;
 
-/// Both models' logits on `images` (already normalized, [N, C, H, W]) in batches of `batch_size`,
-/// under NoGradGuard; `num_classes` sizes the per-class counts (the logits' width must match).
-Agreement measure_agreement(const Forward& reference, const Forward& model, const at::Tensor& images,
-                            int64_t batch_size, int64_t num_classes);
+/// `model`'s logits on `images` (already normalized, [N, C, H, W]) in batches of `batch_size`, under
+/// NoGradGuard, as float [N, classes] on the images' device.
+at::Tensor logits_of(const Forward& model, const at::Tensor& images, int64_t batch_size);
 
-/// Top-1 in percent of `model` on `images` against int64 `labels` [N], in batches, under NoGradGuard.
-double top1(const Forward& model, const at::Tensor& images, const at::Tensor& labels, int64_t batch_size);
+/// How often `model` logits pick the class `reference` logits pick (both [N, classes], classes
+/// counted as the reference's width), per class, and the mean KL divergence between them.
+Agreement compare_logits(const at::Tensor& reference, const at::Tensor& model);
+
+/// Top-1 in percent of `logits` [N, classes] against int64 `labels` [N].
+double top1(const at::Tensor& logits, const at::Tensor& labels);
 
 }  // namespace qimera::eval

@@ -112,6 +112,7 @@ at::Tensor distill_images(models::ClassifierImpl& teacher, const ZeroqOptions& o
                                  targets.scalar_type() == at::kLong),
           "distillation targets: expected int64 [{}] class indices", o.batches * o.batch_size);
   teacher.eval();
+  const auto targets_here = targets.defined() ? targets.to(device) : targets;
   std::vector<at::Tensor> batches;
   ProgressBar bar(o.batches * o.iterations, "zeroq distillation");
   for (int64_t b = 0; b < o.batches; ++b) {
@@ -123,9 +124,9 @@ at::Tensor distill_images(models::ClassifierImpl& teacher, const ZeroqOptions& o
       adam.zero_grad();
       const auto trace = teacher.trace(images);
       auto loss = zeroq_loss(trace, images, o.batch_statistics);
-      if (targets.defined()) {
+      if (targets_here.defined()) {
         loss = loss + at::cross_entropy_loss(trace.logits,
-                                             targets.slice(0, b * o.batch_size, (b + 1) * o.batch_size).to(device));
+                                             targets_here.slice(0, b * o.batch_size, (b + 1) * o.batch_size));
       }
       loss.backward();
       adam.step();
