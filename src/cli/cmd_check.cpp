@@ -25,13 +25,7 @@ struct CheckOptions {
   std::vector<std::string> models;
   std::string teacher;
   std::string probe_kind = "class-balanced";
-  methods::ZeroqOptions probe = [] {
-    methods::ZeroqOptions p;
-    // 128 images: enough to tell a broken model (agreement near chance) from a working one; the
-    // binomial error at 90% agreement is about +-3 points (one std).
-    p.batches = 2;
-    return p;
-  }();
+  methods::ZeroqOptions probe = methods::probe_options();
   int64_t batch_size = 256;
   std::string json;
 };

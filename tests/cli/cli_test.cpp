@@ -80,7 +80,7 @@ TEST(Cli, HelpExplainsEveryCommandAndFlag) {
   for (const char* flag : {"--se-k", "--se-p", "--dm", "--embedding-init", "--observer", "--wbits",
                            "--layer", "--resume", "--on-nan", "--on-collapse", "--calib-data", "fmnist-short",
                            "reference-cifar100-4w4a", "--zeroq-finetune", "--mix-alpha",
-                           "--mix-generator-loss", "--generator", "--zaq-q-steps", "--rho"}) {
+                           "--mix-generator-loss", "--generator", "--zaq-q-steps", "--rho", "--probe-check"}) {
     EXPECT_THAT(quantize.output, HasSubstr(flag));
   }
   // Every method is listed with its description.
@@ -435,6 +435,38 @@ TEST_F(CliFixture, CheckComparesQuantizedModelsWithTheirSourceOnDistilledImages)
   EXPECT_EQ(missing.code, 1);
   EXPECT_THAT(missing.output, HasSubstr("none.json"));
   EXPECT_NE(qimera_cli("check --model " + eight + " --probe nothing" + common).code, 0);
+}
+
+// Without --test-data a training run watches Q's agreement with the teacher on a distilled probe
+// after every epoch; the probe does not change what the run trains.
+TEST_F(CliFixture, QuantizeWithoutTestDataWatchesAProbeThatDoesNotChangeTheRun) {
+  const std::string args = "quantize --method qimera --iterations 2 --batch-size 4 --warmup-epochs 0 "
+                           "--observe-epochs 1 --epochs 2 --model " + card_path + common;
+  const auto watched = qimera_cli(args + " --out " + (dir / "watched").string());
+  ASSERT_EQ(watched.code, 0) << watched.output;
+  EXPECT_THAT(watched.output, HasSubstr("agreement with the teacher on 128 images distilled from it"));
+  std::ifstream metrics(dir / "watched/metrics.jsonl");
+  double last = -1;
+  int lines = 0;
+  for (std::string line; std::getline(metrics, line); ++lines) {
+    last = nlohmann::json::parse(line).at("probe_agreement").get<double>();
+    EXPECT_GE(last, 0.0);
+    EXPECT_LE(last, 100.0);
+  }
+  EXPECT_EQ(lines, 2);
+  const auto summary = read_json(dir / "watched/summary.json");
+  EXPECT_EQ(summary["probe"]["images"], 128);
+  EXPECT_DOUBLE_EQ(summary["probe"]["final_agreement"].get<double>(), last);
+
+  const auto blind = qimera_cli(args + " --probe-check off --out " + (dir / "blind").string());
+  ASSERT_EQ(blind.code, 0) << blind.output;
+  EXPECT_THAT(read_file(dir / "blind/metrics.jsonl"), Not(HasSubstr("probe_agreement")));
+  EXPECT_FALSE(read_json(dir / "blind/summary.json").contains("probe"));
+  testing::expect_same_state(io::read_safetensors(dir / "watched/quantized.safetensors"),
+                             io::read_safetensors(dir / "blind/quantized.safetensors"));
+  const auto bad = qimera_cli(args + " --probe-check sometimes --out " + (dir / "bad").string());
+  EXPECT_NE(bad.code, 0);
+  EXPECT_THAT(bad.output, HasSubstr("--probe-check"));
 }
 
 TEST(Cli, ExportHelpExplainsTheFormatAndContainers) {

@@ -4,6 +4,7 @@
 #include "qimera/core/error.h"
 #include "qimera/core/input_file.h"
 #include "qimera/core/json_file.h"
+#include "qimera/eval/agreement.h"
 #include "qimera/methods/checkpoint.h"
 #include "qimera/methods/collapse.h"
 #include "qimera/methods/run_loop.h"
@@ -12,6 +13,8 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
+#include <ATen/ATen.h>
 
 namespace qimera::methods {
 namespace {
@@ -196,6 +199,77 @@ TEST(CollapseInTheLoop, RollbackStopsWhenTheBudgetIsSpent) {
   EXPECT_THAT(message, HasSubstr("after 0 rollbacks (--max-rollbacks)"));
   // It does not advise the flag the user already passed.
   EXPECT_THAT(message, ::testing::Not(HasSubstr("pass --on-collapse rollback")));
+}
+
+// 3-bit ZAQ's failure: Q keeps agreeing with P on the images G makes for it (q_agreement 70%) while
+// it is broken everywhere else. Here Q starts as the teacher and, in epoch 2, comes to pick one
+// class for every image; only the probe, images Q never trains on, sees it. The probe's agreement
+// is recorded, not judged by the collapse rule: it is not calibrated to test top-1 (a 3-bit Q at
+// 63% test top-1 agreed on 15% of it, docs/results.md), so "fell to chance" would misreport.
+class BrokenAtEpochTwo : public Trainable {
+ public:
+  BrokenAtEpochTwo() : model_(models::clone_model(*support::teacher())) {}
+  int64_t iterations(int64_t) override { return 1; }
+  std::vector<std::pair<std::string, double>> begin_epoch(int64_t, double lr_scale) override {
+    model_->train();  // the probe must see eval mode all the same
+    return {{"lr", lr_scale}};
+  }
+  void iteration(int64_t epoch, MetricSums& metrics) override {
+    if (epoch == 1) break_into(broken_class);
+    metrics.add("q_agreement", 70.0);
+  }
+  TrainingState state() override {
+    TrainingState s;
+    s.modules.emplace_back("model", model_.get());
+    return s;
+  }
+  models::ClassifierImpl& evaluated() override { return *model_; }
+  int64_t broken_class = 0;
+
+ private:
+  // Every image to class c: the last layer's weights zero, its bias one-hot.
+  void break_into(int64_t c) {
+    at::NoGradGuard no_grad;
+    for (auto& item : model_->named_parameters()) {
+      auto& p = item.value();
+      if (p.dim() == 2) p.zero_();
+      if (item.key().find("output.bias") != std::string::npos) p.zero_()[c] = 10.0;
+    }
+  }
+  models::Classifier model_;
+};
+
+TEST(RunLoopProbe, RecordsWhatQsAgreementMisses) {
+  at::manual_seed(4);
+  BrokenAtEpochTwo trainable;
+  eval::ProbeSet probe;
+  probe.images = at::randn({40, 1, support::kSize, support::kSize});
+  probe.batch_size = 16;  // not a divisor of 40: batching must not matter
+  {
+    at::NoGradGuard no_grad;
+    probe.reference = trainable.evaluated().forward(probe.images);
+  }
+  // The class the reference picks least, but picks: a model that picks only it agrees on its
+  // images alone (1 of 40 here, 2.5%).
+  const auto picks = at::bincount(probe.reference.argmax(1), {}, support::kClasses);
+  trainable.broken_class = picks.masked_fill(picks.eq(0), 41).argmin().item<int64_t>();
+  const double expected = 100.0 * picks[trainable.broken_class].item<double>() / 40.0;
+  ASSERT_GT(expected, 0.0);
+  ASSERT_LE(expected, 15.0);
+  TempDir dir;
+  const RunFolder folder{dir.path()};
+  open_run(folder, {{"test", true}}, false);
+  const auto result = run_epochs(trainable, three_epochs(CollapsePolicy::Warn), folder, false, nullptr, &probe);
+  ASSERT_EQ(result.history.size(), 3u);
+  EXPECT_DOUBLE_EQ(result.history[0].value("probe_agreement"), 100.0);
+  EXPECT_DOUBLE_EQ(result.history[1].value("probe_agreement"), expected);
+  EXPECT_DOUBLE_EQ(result.history[1].value("q_agreement"), 70.0);
+  EXPECT_DOUBLE_EQ(result.history[2].value("probe_agreement"), expected);
+  EXPECT_TRUE(result.collapses.empty());
+  EXPECT_THAT(read_file(dir / "metrics.jsonl"), HasSubstr("\"probe_agreement\":100"));
+  // Measured in eval mode (in train mode the batch norms would use the probe's statistics and
+  // agreement in epoch 1 would not be 100%), then put back in the mode it trains in.
+  EXPECT_TRUE(trainable.evaluated().is_training());
 }
 
 TEST(CollapseInTheLoop, ThePolicyIsAnOptionThatWarnsByDefault) {

@@ -123,6 +123,38 @@ TEST(Zeroq, TargetsPullTheImagesTowardsTheChosenClasses) {
   EXPECT_THROW(distill_images(*model, o, c10::kCPU, targets.to(at::kInt)), Error);
 }
 
+// A run's probe (quantize without a test set) must not change the run: it is drawn from its own
+// seed and hands the run's random stream, the teacher's mode and its parameters' flags back as
+// they were, so a run with a probe trains exactly as one without.
+TEST(Zeroq, ARunsProbeLeavesTheRandomStreamAndTheTeacherAsTheyWere) {
+  auto model = models::clone_model(*support::trained_tiny_teacher(10, 16));
+  model->train();
+  for (const auto& p : model->parameters()) ASSERT_FALSE(p.grad().defined());
+  auto o = two_short_batches(10);
+  o.iterations = 10;
+  at::manual_seed(3);
+  const auto expected = at::rand({4});
+  at::manual_seed(3);
+  const auto probe = run_probe(*model, o, 7, c10::kCPU);
+  EXPECT_TRUE(at::rand({4}).equal(expected));
+  EXPECT_TRUE(model->is_training());
+  for (const auto& p : model->parameters()) {
+    EXPECT_TRUE(p.requires_grad());
+    EXPECT_FALSE(p.grad().defined());  // no gradient reached the teacher
+  }
+  EXPECT_EQ(probe.images.sizes(), (at::IntArrayRef{20, 1, 16, 16}));
+  // The reference is the teacher's output in eval mode.
+  model->eval();
+  {
+    at::NoGradGuard no_grad;
+    EXPECT_TRUE(probe.reference.allclose(model->forward(probe.images)));
+  }
+  // Its own seed: the same probe whatever the stream's state, another one for another seed.
+  at::manual_seed(11);
+  EXPECT_TRUE(run_probe(*model, o, 7, c10::kCPU).images.equal(probe.images));
+  EXPECT_FALSE(run_probe(*model, o, 8, c10::kCPU).images.equal(probe.images));
+}
+
 }  // namespace
 }  // namespace qimera::methods
 

@@ -85,4 +85,8 @@ double top1(const at::Tensor& logits, const at::Tensor& labels) {
   return 100.0 * correct / static_cast<double>(logits.size(0));
 }
 
+Agreement ProbeSet::agreement_of(const Forward& model) const {
+  return compare_logits(reference, logits_of(model, images, batch_size));
+}
+
 }  // namespace qimera::eval

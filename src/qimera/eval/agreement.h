@@ -43,4 +43,15 @@ Agreement compare_logits(const at::Tensor& reference, const at::Tensor& model);
 /// Top-1 in percent of `logits` [N, classes] against int64 `labels` [N].
 double top1(const at::Tensor& logits, const at::Tensor& labels);
 
+/// Images with the reference's logits on them, computed once, so that a model changing over time
+/// (Q after every epoch of a run without a test set) is compared with the reference cheaply.
+struct ProbeSet {
+  at::Tensor images;     // normalized [N, C, H, W]
+  at::Tensor reference;  // the reference's logits on them, [N, classes]
+  int64_t batch_size = 128;
+
+  /// compare_logits(reference, model's logits on the images).
+  Agreement agreement_of(const Forward& model) const;
+};
+
 }  // namespace qimera::eval

@@ -24,6 +24,9 @@
 namespace qimera::data {
 class BatchLoader;
 }
+namespace qimera::eval {
+struct ProbeSet;
+}
 
 namespace qimera::methods {
 
@@ -34,6 +37,7 @@ struct MethodContext {
   models::Classifier teacher;  // P: eval mode, on `device`
   c10::Device device = c10::kCPU;
   data::BatchLoader* test = nullptr;  // evaluated after epochs when given
+  const eval::ProbeSet* probe = nullptr;  // agreement with the teacher after every epoch when given
   RunFolder folder;
   bool resume = false;
   uint64_t seed = 0;

@@ -53,7 +53,7 @@ MethodOutcome train(DataFreeTrainer& trainer, const LoopOptions& loop, const Met
                     const std::string& label) {
   MethodOutcome out;
   write_json(context.folder.dir / "parts.json", trainer.parts());
-  out.run = run_epochs(trainer, loop, context.folder, context.resume, context.test);
+  out.run = run_epochs(trainer, loop, context.folder, context.resume, context.test, context.probe);
   out.quantized = trainer.quantized();
   out.quantization = trainer.setup().quant;
   const auto& run = *out.run;

@@ -6,6 +6,7 @@
 #include "qimera/core/progress.h"
 #include "qimera/methods/collapse.h"
 #include "qimera/data/loader.h"
+#include "qimera/eval/agreement.h"
 
 #include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
@@ -30,6 +31,15 @@ bool reserved(const std::string& key) {
     if (key == r) return true;
   }
   return false;
+}
+
+// In eval mode, as the test evaluation: Q's batch norms must not learn the probe's statistics.
+double probe_agreement(models::ClassifierImpl& model, const eval::ProbeSet& probe) {
+  const bool was_training = model.is_training();
+  model.eval();
+  const double agreement = probe.agreement_of([&](const at::Tensor& x) { return model.forward(x); }).top1;
+  model.train(was_training);
+  return agreement;
 }
 
 void check_finite(const MetricSums& metrics, int64_t epoch, int64_t iteration) {
@@ -192,7 +202,7 @@ void open_run(const RunFolder& folder, const nlohmann::json& config, bool resume
 }
 
 RunResult run_epochs(Trainable& trainable, const LoopOptions& options, const RunFolder& folder,
-                     bool resume, data::BatchLoader* test) {
+                     bool resume, data::BatchLoader* test, const eval::ProbeSet* probe) {
   options.validate();
   const auto start = std::chrono::steady_clock::now();
   const auto state = trainable.state();
@@ -275,6 +285,11 @@ RunResult run_epochs(Trainable& trainable, const LoopOptions& options, const Run
     if (test && ((epoch + 1) % options.eval_every == 0 || last)) {
       record.test = eval::evaluate_model(trainable.evaluated(), *test);
       spdlog::info("epoch {}/{}: test top-1 {:.2f}%", epoch + 1, options.epochs, record.test->top1);
+    }
+    if (probe) {
+      record.values.emplace_back("probe_agreement", probe_agreement(trainable.evaluated(), *probe));
+      spdlog::info("epoch {}/{}: agreement with the teacher on the probe {:.2f}%", epoch + 1, options.epochs,
+                   record.values.back().second);
     }
     if (const auto collapse = find_collapse(result.history, record, classes)) {
       const auto why = collapse->describe();

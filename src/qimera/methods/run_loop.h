@@ -22,6 +22,9 @@
 namespace qimera::data {
 class BatchLoader;
 }
+namespace qimera::eval {
+struct ProbeSet;
+}
 
 namespace qimera::methods {
 
@@ -106,9 +109,11 @@ struct RunFolder {
 void open_run(const RunFolder& folder, const nlohmann::json& config, bool resume);
 
 /// Runs the remaining epochs of `trainable` in `folder` (opened with open_run). With `test`,
-/// evaluates every eval_every epochs and after the last. With `resume`, continues from the
-/// checkpoint. Writes result.json at the end.
+/// evaluates every eval_every epochs and after the last. With `probe`, records the evaluated
+/// model's agreement with the probe's reference after every epoch as "probe_agreement" (percent;
+/// not part of the collapse rule: its level is not calibrated to test top-1). With `resume`,
+/// continues from the checkpoint. Writes result.json at the end.
 RunResult run_epochs(Trainable& trainable, const LoopOptions& options, const RunFolder& folder,
-                     bool resume, data::BatchLoader* test);
+                     bool resume, data::BatchLoader* test, const eval::ProbeSet* probe = nullptr);
 
 }  // namespace qimera::methods

@@ -5,6 +5,8 @@
 #include "qimera/methods/schedule.h"
 
 #include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
+#include <c10/util/ScopeExit.h>
 #include <torch/optim/adam.h>
 
 #include <limits>
@@ -142,6 +144,12 @@ at::Tensor distill_images(models::ClassifierImpl& teacher, const ZeroqOptions& o
   return at::cat(batches, 0);
 }
 
+ZeroqOptions probe_options() {
+  ZeroqOptions o;
+  o.batches = 2;
+  return o;
+}
+
 Probe distill_probe(models::ClassifierImpl& teacher, const ZeroqOptions& o, bool class_balanced,
                     c10::Device device) {
   Probe probe;
@@ -151,6 +159,33 @@ Probe distill_probe(models::ClassifierImpl& teacher, const ZeroqOptions& o, bool
   }
   probe.images = distill_images(teacher, o, device, probe.targets);
   return probe;
+}
+
+eval::ProbeSet run_probe(models::ClassifierImpl& teacher, const ZeroqOptions& options, uint64_t seed,
+                         c10::Device device) {
+  auto generator = at::detail::getDefaultCPUGenerator();
+  at::Tensor run_state;
+  {
+    std::lock_guard<std::mutex> lock(generator.mutex());
+    run_state = generator.get_state();
+    generator.set_current_seed(seed);
+  }
+  std::vector<bool> learns;
+  for (auto& p : teacher.parameters()) learns.push_back(p.requires_grad()), p.set_requires_grad(false);
+  const bool was_training = teacher.is_training();
+  const auto restore = c10::make_scope_exit([&] {
+    std::lock_guard<std::mutex> lock(generator.mutex());
+    generator.set_state(run_state);
+    size_t i = 0;
+    for (auto& p : teacher.parameters()) p.set_requires_grad(learns[i++]);
+    teacher.train(was_training);
+  });
+  const auto probe = distill_probe(teacher, options, /*class_balanced=*/true, device);
+  eval::ProbeSet set;
+  set.images = probe.images;
+  set.reference = eval::logits_of([&](const at::Tensor& x) { return teacher.forward(x); }, probe.images,
+                                  set.batch_size);
+  return set;
 }
 
 }  // namespace qimera::methods

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "qimera/core/options.h"
+#include "qimera/eval/agreement.h"
 #include "qimera/models/classifier.h"
 
 #include <ATen/core/Tensor.h>
@@ -63,6 +64,11 @@ class ReduceLrOnPlateau {
 at::Tensor distill_images(models::ClassifierImpl& teacher, const ZeroqOptions& options, c10::Device device,
                           const at::Tensor& targets = {});
 
+/// The probe's size for qimera check and a run's probe_agreement: 2 batches of 64 images at
+/// ZeroQ's 500 steps. 128 images tell a broken model (agreement near chance) from a working one; the
+/// binomial error at 90% agreement is about +-3 points (one std).
+ZeroqOptions probe_options();
+
 /// A probe set for checking a quantized model against `teacher` without labelled data: with
 /// `class_balanced`, options.batches * options.batch_size images distilled towards classes
 /// 0, 1, ..., classes-1, 0, 1, ... in turn (`targets`); otherwise ZeroQ's images (no targets).
@@ -72,5 +78,13 @@ struct Probe {
 };
 Probe distill_probe(models::ClassifierImpl& teacher, const ZeroqOptions& options, bool class_balanced,
                     c10::Device device);
+
+/// The class-balanced probe a training run watches after every epoch (probe_agreement, collapse.h)
+/// with the teacher's logits on it. Drawn from LibTorch's default CPU generator seeded with `seed`,
+/// whose state is restored afterwards: the run's random stream, and so its result, is the same with
+/// or without a probe, and a resumed run distills the same probe again. The teacher's parameters
+/// and mode are as before when it returns.
+eval::ProbeSet run_probe(models::ClassifierImpl& teacher, const ZeroqOptions& options, uint64_t seed,
+                         c10::Device device);
 
 }  // namespace qimera::methods
