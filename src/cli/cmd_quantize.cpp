@@ -145,6 +145,10 @@ void run_quantize(Registered& r) {
   // Without a test set nothing else watches Q on images it does not train on (q_agreement is
   // fooled when G learns images Q gets right: 3-bit ZAQ).
   std::optional<eval::ProbeSet> probe;
+  if (o.probe_check == "on" && !method->trains()) {
+    spdlog::warn("--probe-check on: {} has no training epochs to watch; check its export with qimera check",
+                 info.name);
+  }
   if (method->trains() && (o.probe_check == "on" || (o.probe_check == "auto" && !test))) {
     spdlog::info("distilling the probe: 128 images from the teacher (--probe-check {})", o.probe_check);
     probe = methods::run_probe(*teacher, methods::probe_options(), o.common.seed, device);

@@ -467,6 +467,12 @@ TEST_F(CliFixture, QuantizeWithoutTestDataWatchesAProbeThatDoesNotChangeTheRun) 
   const auto bad = qimera_cli(args + " --probe-check sometimes --out " + (dir / "bad").string());
   EXPECT_NE(bad.code, 0);
   EXPECT_THAT(bad.output, HasSubstr("--probe-check"));
+  // Calibration has no epochs: asked for a probe it says so instead of ignoring the flag.
+  const auto ptq = qimera_cli("quantize --method ptq --calib-data " + data + " --calib-batches 1 "
+                              "--calib-batch-size 8 --probe-check on --no-export --model " + card_path +
+                              " --out " + (dir / "ptq").string() + " --device cpu --threads 2");
+  EXPECT_EQ(ptq.code, 0) << ptq.output;
+  EXPECT_THAT(ptq.output, HasSubstr("ptq has no training epochs to watch"));
 }
 
 TEST(Cli, ExportHelpExplainsTheFormatAndContainers) {
