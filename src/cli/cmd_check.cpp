@@ -95,15 +95,17 @@ void run_check(const CheckOptions& o) {
                o.probe.batch_size, source_file.string(), o.probe_kind, o.probe.iterations);
   const auto probe = methods::distill_probe(*teacher, o.probe, o.probe_kind == "class-balanced", device);
   // The source's logits once, for the probe's own check and every model's comparison.
-  const auto reference =
-      eval::logits_of([&](const at::Tensor& x) { return teacher->forward(x); }, probe.images, o.batch_size);
+  const eval::ProbeSet set{
+      probe.images,
+      eval::logits_of([&](const at::Tensor& x) { return teacher->forward(x); }, probe.images, o.batch_size),
+      o.batch_size};
   nlohmann::json probe_json = {{"kind", o.probe_kind}, {"batches", o.probe.batches},
                                {"batch_size", o.probe.batch_size}, {"iterations", o.probe.iterations},
                                {"seed", o.common.seed}};
   if (probe.targets.defined()) {
     // How well the distillation did: images the source does not assign to their class still count
     // (classes are always the source's picks), but a low figure means a weak probe.
-    const double picked = eval::top1(reference, probe.targets);
+    const double picked = eval::top1(set.reference, probe.targets);
     probe_json["source_picks_target_percent"] = picked;
     fmt::print("the source picks the intended class for {:.1f}% of the probe images\n", picked);
   }
@@ -111,9 +113,7 @@ void run_check(const CheckOptions& o) {
   nlohmann::json results = nlohmann::json::array();
   for (size_t i = 0; i < manifests.size(); ++i) {
     auto quantized = deploy::load_quantized(manifests[i], device, o.common.nonfinite());
-    const auto a = eval::compare_logits(
-        reference, eval::logits_of([&](const at::Tensor& x) { return quantized->forward(x); }, probe.images,
-                                   o.batch_size));
+    const auto a = set.agreement_of([&](const at::Tensor& x) { return quantized->forward(x); });
     table.add_row({o.models[i], fmt::format("{:.2f}", a.top1), worst_class_text(a),
                    fmt::format("{} of {}", a.classes_seen(), classes), fmt::format("{:.4f}", a.kl)});
     auto entry = a.to_json();

@@ -10,6 +10,7 @@
 #include "qimera/deploy/model_card.h"
 #include "qimera/deploy/quantized_model.h"
 #include "qimera/eval/evaluate.h"
+#include "qimera/methods/collapse.h"
 #include "qimera/methods/collapse_advice.h"
 #include "qimera/methods/method.h"
 #include "qimera/methods/ptq.h"
@@ -150,8 +151,10 @@ void run_quantize(Registered& r) {
                  info.name);
   }
   if (method->trains() && (o.probe_check == "on" || (o.probe_check == "auto" && !test))) {
-    spdlog::info("distilling the probe: 128 images from the teacher (--probe-check {})", o.probe_check);
-    probe = methods::run_probe(*teacher, methods::probe_options(), o.common.seed, device);
+    const auto size = methods::probe_options();
+    spdlog::info("distilling the probe: {} images from the teacher (--probe-check {})",
+                 size.batches * size.batch_size, o.probe_check);
+    probe = methods::run_probe(*teacher, size, o.common.seed, device);
   }
 
   methods::MethodContext context;
@@ -189,13 +192,13 @@ void run_quantize(Registered& r) {
         "agreement with the teacher on {} images distilled from it, by epoch: {} % (metrics.jsonl: "
         "probe_agreement; it ranks models as test top-1 does but is lower: a screen, not an accuracy)\n",
         probe->images.size(0), fmt::join(by_epoch, ", "));
-    const double chance = 100.0 / static_cast<double>(teacher->spec().num_classes);
-    if (final_agreement <= 1.5 * chance) {
+    const auto classes = teacher->spec().num_classes;
+    if (methods::near_chance(final_agreement, classes)) {
       probe_line += fmt::format(
           "warning: the final epoch agrees on {:.1f}%, near chance ({:.1f}%): on the bundled teachers "
           "every model under 50% test top-1 agreed on 24% or less (docs/results.md); evaluate this "
           "one on labelled data before using it\n",
-          final_agreement, chance);
+          final_agreement, 100.0 / static_cast<double>(classes));
     }
   }
   summary["rows"] = rows;

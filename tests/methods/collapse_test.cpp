@@ -59,6 +59,10 @@ TEST(Collapse, TheBoundsAreThreeAndOneAndAHalfTimesChance) {
   EXPECT_TRUE(find_collapse({with_test(1, 3.0)}, with_test(2, 1.5), 100));
   // Two classes: nothing is 3 x 50%.
   EXPECT_FALSE(find_collapse({with_test(1, 100.0)}, with_test(2, 0.0), 2));
+  // The same bound, as quantize's probe warning reads it.
+  EXPECT_TRUE(near_chance(15.0, 10));
+  EXPECT_FALSE(near_chance(15.1, 10));
+  EXPECT_TRUE(near_chance(1.5, 100));
 }
 
 TEST(Collapse, SkipsEpochsThatDidNotReportTheMeasure) {

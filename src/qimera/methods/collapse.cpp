@@ -33,7 +33,7 @@ std::optional<Collapse> find_collapse(const std::vector<EpochRecord>& history, c
   const double chance = 100.0 / static_cast<double>(classes);
   for (const std::string measure : kMeasures) {
     const auto after = measure_of(record, measure);
-    if (!after || *after > kCollapsedFactor * chance) continue;
+    if (!after || !near_chance(*after, classes)) continue;
     std::optional<double> latest;
     Collapse c{record.epoch, measure, 0, 0, *after, chance};
     for (const auto& earlier : history) {
@@ -42,9 +42,13 @@ std::optional<Collapse> find_collapse(const std::vector<EpochRecord>& history, c
       latest = value;
       if (*value > c.best) c.best = *value, c.best_epoch = earlier.epoch;
     }
-    if (latest && *latest > kCollapsedFactor * chance && c.best >= kWorkingFactor * chance) return c;
+    if (latest && !near_chance(*latest, classes) && c.best >= kWorkingFactor * chance) return c;
   }
   return std::nullopt;
+}
+
+bool near_chance(double percent, int64_t classes) {
+  return classes >= 1 && percent <= kCollapsedFactor * 100.0 / static_cast<double>(classes);
 }
 
 std::vector<Collapse> collapses_in(const std::vector<EpochRecord>& history, int64_t classes) {

@@ -38,6 +38,10 @@ struct Collapse {
 std::optional<Collapse> find_collapse(const std::vector<EpochRecord>& history, const EpochRecord& record,
                                       int64_t classes);
 
+/// Whether `percent` is at chance for `classes` classes as the rule above counts it (1.5 x chance
+/// or less).
+bool near_chance(double percent, int64_t classes);
+
 /// Every collapse in a finished history, in epoch order.
 std::vector<Collapse> collapses_in(const std::vector<EpochRecord>& history, int64_t classes);
 
