@@ -8,6 +8,8 @@
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
+#include <stdexcept>
+
 namespace qimera::eval {
 namespace {
 
@@ -64,6 +66,30 @@ TEST(Evaluate, RejectsWrongLogitShapes) {
   EXPECT_THROW(evaluate([](const at::Tensor& x) { return at::zeros({1, 6}); }, loader), Error);
 }
 
+// A model whose forward throws must not be left in eval mode: a caller that catches the error and
+// trains on would train with frozen batch-norm statistics.
+TEST(InEvalMode, MeasuresInEvalModeAndRestoresTheModeAlsoOnError) {
+  torch::nn::Module model;
+  for (const bool training : {true, false}) {
+    model.train(training);
+    EXPECT_FALSE(in_eval_mode(model, [&] { return model.is_training(); }));
+    EXPECT_EQ(model.is_training(), training);
+    EXPECT_THROW(in_eval_mode(model, [&]() -> int { throw std::runtime_error("forward failed"); }),
+                 std::runtime_error);
+    EXPECT_EQ(model.is_training(), training);
+  }
+}
+
+struct FailingModel : torch::nn::Module {
+  at::Tensor forward(const at::Tensor&) { throw std::runtime_error("forward failed"); }
+};
+
+TEST(InEvalMode, EvaluateModelRestoresTrainModeWhenTheForwardThrows) {
+  FailingModel model;
+  data::BatchLoader loader(numbered_dataset(), data::preprocess_preset("none"), options(4));
+  EXPECT_THROW(evaluate_model(model, loader), std::runtime_error);
+  EXPECT_TRUE(model.is_training());
+}
 
 // The IDX file of one 4000 x 4000 image made a 28 x 28 model run on it (4.3 GB).
 TEST(ModelInput, DataOfAnotherSizeIsRefusedBeforeAnyBatch) {

@@ -103,13 +103,26 @@ TEST(Collapse, EveryCollapseOfAHistoryInOrder) {
   EXPECT_EQ(found[1].epoch, 5);
 }
 
+// A trainable whose whole state is one copy of the test teacher, which it also evaluates.
+class OneModel : public Trainable {
+ public:
+  TrainingState state() override {
+    TrainingState s;
+    s.modules.emplace_back("model", model_.get());
+    return s;
+  }
+  models::ClassifierImpl& evaluated() override { return *model_; }
+
+ protected:
+  models::Classifier model_ = models::clone_model(*support::teacher());
+};
+
 // Three epochs of two iterations; the second brings "Q" to 5% agreement unless its learning rates
 // were lowered (a rollback), when it stays at 70%.
-class CollapsingAtEpochTwo : public Trainable {
+class CollapsingAtEpochTwo : public OneModel {
  public:
   /// Epoch 2 collapses unless the learning rates were scaled to `safe_scale` or less.
-  explicit CollapsingAtEpochTwo(double safe_scale = 0.5)
-      : model_(models::clone_model(*support::teacher())), safe_scale_(safe_scale) {}
+  explicit CollapsingAtEpochTwo(double safe_scale = 0.5) : safe_scale_(safe_scale) {}
   int64_t iterations(int64_t) override { return 2; }
   std::vector<std::pair<std::string, double>> begin_epoch(int64_t, double lr_scale) override {
     lr_scale_ = lr_scale;
@@ -118,15 +131,8 @@ class CollapsingAtEpochTwo : public Trainable {
   void iteration(int64_t epoch, MetricSums& metrics) override {
     metrics.add("q_agreement", epoch == 1 && lr_scale_ > safe_scale_ ? 5.0 : 70.0);
   }
-  TrainingState state() override {
-    TrainingState s;
-    s.modules.emplace_back("model", model_.get());
-    return s;
-  }
-  models::ClassifierImpl& evaluated() override { return *model_; }
 
  private:
-  models::Classifier model_;
   double safe_scale_;
   double lr_scale_ = 1.0;
 };
@@ -210,9 +216,8 @@ TEST(CollapseInTheLoop, RollbackStopsWhenTheBudgetIsSpent) {
 // class for every image; only the probe, images Q never trains on, sees it. The probe's agreement
 // is recorded, not judged by the collapse rule: it is not calibrated to test top-1 (a 3-bit Q at
 // 63% test top-1 agreed on 15% of it, docs/results.md), so "fell to chance" would misreport.
-class BrokenAtEpochTwo : public Trainable {
+class BrokenAtEpochTwo : public OneModel {
  public:
-  BrokenAtEpochTwo() : model_(models::clone_model(*support::teacher())) {}
   int64_t iterations(int64_t) override { return 1; }
   std::vector<std::pair<std::string, double>> begin_epoch(int64_t, double lr_scale) override {
     model_->train();  // the probe must see eval mode all the same
@@ -222,12 +227,6 @@ class BrokenAtEpochTwo : public Trainable {
     if (epoch == 1) break_into(broken_class);
     metrics.add("q_agreement", 70.0);
   }
-  TrainingState state() override {
-    TrainingState s;
-    s.modules.emplace_back("model", model_.get());
-    return s;
-  }
-  models::ClassifierImpl& evaluated() override { return *model_; }
   int64_t broken_class = 0;
 
  private:
@@ -240,7 +239,6 @@ class BrokenAtEpochTwo : public Trainable {
       if (item.key().find("output.bias") != std::string::npos) p.zero_()[c] = 10.0;
     }
   }
-  models::Classifier model_;
 };
 
 TEST(RunLoopProbe, RecordsWhatQsAgreementMisses) {

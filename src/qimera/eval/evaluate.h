@@ -3,6 +3,7 @@
 
 #include "qimera/data/loader.h"
 
+#include <c10/util/ScopeExit.h>
 #include <nlohmann/json_fwd.hpp>
 #include <torch/nn/module.h>
 
@@ -26,15 +27,22 @@ struct Accuracy {
 Accuracy evaluate(const std::function<at::Tensor(const at::Tensor&)>& forward,
                   data::BatchLoader& loader, const std::string& label = "");
 
-/// evaluate() for a module with a Tensor -> Tensor forward, switched to eval mode for the pass and
-/// restored afterwards.
-template <typename Model>
-Accuracy evaluate_model(Model& model, data::BatchLoader& loader, const std::string& label = "") {
+/// `measure()` with `model` in eval mode (its batch norms use their running statistics and learn
+/// nothing from what is measured), then `model` back in the mode it had, also when `measure` throws.
+template <typename Model, typename Measure>
+auto in_eval_mode(Model& model, Measure&& measure) {
   const bool was_training = model.is_training();
   model.eval();
-  auto result = evaluate([&](const at::Tensor& x) { return model.forward(x); }, loader, label);
-  model.train(was_training);
-  return result;
+  const auto restore = c10::make_scope_exit([&] { model.train(was_training); });
+  return measure();
+}
+
+/// evaluate() for a module with a Tensor -> Tensor forward, in eval mode for the pass.
+template <typename Model>
+Accuracy evaluate_model(Model& model, data::BatchLoader& loader, const std::string& label = "") {
+  return in_eval_mode(model, [&] {
+    return evaluate([&](const at::Tensor& x) { return model.forward(x); }, loader, label);
+  });
 }
 
 }  // namespace qimera::eval

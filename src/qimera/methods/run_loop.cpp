@@ -7,6 +7,7 @@
 #include "qimera/methods/collapse.h"
 #include "qimera/data/loader.h"
 #include "qimera/eval/agreement.h"
+#include "qimera/eval/evaluate.h"
 
 #include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
@@ -35,11 +36,8 @@ bool reserved(const std::string& key) {
 
 // In eval mode, as the test evaluation: Q's batch norms must not learn the probe's statistics.
 double probe_agreement(models::ClassifierImpl& model, const eval::ProbeSet& probe) {
-  const bool was_training = model.is_training();
-  model.eval();
-  const double agreement = probe.agreement_of([&](const at::Tensor& x) { return model.forward(x); }).top1;
-  model.train(was_training);
-  return agreement;
+  return eval::in_eval_mode(
+      model, [&] { return probe.agreement_of([&](const at::Tensor& x) { return model.forward(x); }).top1; });
 }
 
 void check_finite(const MetricSums& metrics, int64_t epoch, int64_t iteration) {
