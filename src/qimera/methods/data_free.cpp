@@ -4,6 +4,7 @@
 #include "qimera/deploy/quantized_model.h"
 #include "qimera/methods/losses.h"
 #include "qimera/models/memory_format.h"
+#include "qimera/models/no_parameter_gradients.h"
 #include "qimera/models/zoo.h"
 
 #include <ATen/ATen.h>
@@ -21,28 +22,6 @@ std::vector<at::Tensor> trainable(const std::vector<at::Tensor>& params) {
   }
   return out;
 }
-
-// While G learns through Q, Q's parameters need no gradients: turning them off saves that work
-// (the reference computes and later discards them).
-class NoParameterGradients {
- public:
-  explicit NoParameterGradients(torch::nn::Module& module) {
-    for (auto& p : module.parameters()) {
-      if (p.requires_grad()) {
-        p.set_requires_grad(false);
-        params_.push_back(p);
-      }
-    }
-  }
-  ~NoParameterGradients() {
-    for (auto& p : params_) p.set_requires_grad(true);
-  }
-  NoParameterGradients(const NoParameterGradients&) = delete;
-  NoParameterGradients& operator=(const NoParameterGradients&) = delete;
-
- private:
-  std::vector<at::Tensor> params_;
-};
 
 // Losses, batch-norm statistics and Q see float32 whatever precision produced a tensor (the cast
 // is differentiable and free for float32 tensors).
@@ -240,7 +219,7 @@ void DataFreeTrainer::generator_step(const TrainingBatch& batch, MetricSums& met
   view.images = batch.images_for_generator();
   view.targets = batch.targets_for_generator();
   view.teacher = teacher_trace(view.images, needs);
-  std::optional<NoParameterGradients> frozen;
+  std::optional<models::NoParameterGradients> frozen;
   if (needs.student) {
     frozen.emplace(*student_);
     if (needs.student_stages) {

@@ -2,7 +2,9 @@
 
 #include "qimera/core/error.h"
 #include "qimera/core/progress.h"
+#include "qimera/eval/evaluate.h"
 #include "qimera/methods/schedule.h"
+#include "qimera/models/no_parameter_gradients.h"
 
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
@@ -170,22 +172,19 @@ eval::ProbeSet run_probe(models::ClassifierImpl& teacher, const ZeroqOptions& op
     run_state = generator.get_state();
     generator.set_current_seed(seed);
   }
-  std::vector<bool> learns;
-  for (auto& p : teacher.parameters()) learns.push_back(p.requires_grad()), p.set_requires_grad(false);
-  const bool was_training = teacher.is_training();
-  const auto restore = c10::make_scope_exit([&] {
+  const auto restore_stream = c10::make_scope_exit([&] {
     std::lock_guard<std::mutex> lock(generator.mutex());
     generator.set_state(run_state);
-    size_t i = 0;
-    for (auto& p : teacher.parameters()) p.set_requires_grad(learns[i++]);
-    teacher.train(was_training);
   });
-  const auto probe = distill_probe(teacher, options, /*class_balanced=*/true, device);
-  eval::ProbeSet set;
-  set.images = probe.images;
-  set.reference = eval::logits_of([&](const at::Tensor& x) { return teacher.forward(x); }, probe.images,
-                                  set.batch_size);
-  return set;
+  const models::NoParameterGradients frozen(teacher);
+  return eval::in_eval_mode(teacher, [&] {
+    const auto probe = distill_probe(teacher, options, /*class_balanced=*/true, device);
+    eval::ProbeSet set;
+    set.images = probe.images;
+    set.reference = eval::logits_of([&](const at::Tensor& x) { return teacher.forward(x); }, probe.images,
+                                    set.batch_size);
+    return set;
+  });
 }
 
 }  // namespace qimera::methods
